@@ -1,0 +1,28 @@
+VENV := .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: bootstrap test lint typecheck unit integration bench clean
+
+bootstrap:
+	@bash scripts/bootstrap.sh
+
+lint: bootstrap
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: bootstrap
+	$(BIN)/mypy services blender counter_service pid_controller tests bench
+
+# pytest exits 5 when it collected nothing: that is a failure here, as any non-zero code.
+test: lint typecheck
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+unit: bootstrap
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+integration: bootstrap
+	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
+
+clean:
+	rm -rf .local .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Shared kernel: settings, contract documents, ZooKeeper store, Kafka helpers, metrics, logging."""

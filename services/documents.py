@@ -1,0 +1,180 @@
+"""The contract's ZooKeeper documents (section 4) as validated models.
+
+Every reader and writer goes through :func:`parse_document` /
+:func:`dump_document`, so a document that one component accepts is accepted by
+all, and a refusal always names the field (``policies.default.targets.video``)
+and the problem. Operator input (targets) forbids unknown keys so a typo is
+refused instead of silently ignored; documents written by our own components
+allow extra keys so a newer writer can add superset fields.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal, TypeVar
+
+import orjson
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from services.errors import InvalidInputError
+from services.names import DEFAULT_POLICY, NAME_PATTERN
+
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+SCHEMA_VERSION = 1
+# ZooKeeper's default jute.maxbuffer is 1 MiB; stay clearly below it.
+MAX_DOCUMENT_BYTES = 1_000_000
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
+Finite = Annotated[float, AfterValidator(_finite)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=True)
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True, allow_inf_nan=True)
+
+
+class Gains(_Strict):
+    kp: Annotated[Finite, Field(ge=0)]
+    ki: Annotated[Finite, Field(ge=0)]
+    kd: Annotated[Finite, Field(ge=0)] = 0.0
+
+
+class Bounds(_Strict):
+    min: Finite
+    max: Finite
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Bounds:
+        if self.min >= self.max:
+            raise ValueError(f"min ({self.min}) must be below max ({self.max})")
+        return self
+
+
+Share = Annotated[Finite, Field(gt=0.0, lt=1.0)]
+
+
+class PolicyTargets(_Strict):
+    targets: dict[Name, Share]
+    gains: Gains | None = None
+    bounds: Bounds | None = None
+
+    @field_validator("targets")
+    @classmethod
+    def _shares(cls, targets: dict[str, float]) -> dict[str, float]:
+        total = math.fsum(targets.values())
+        if total >= 1.0:
+            raise ValueError(f"targets sum to {total:.6g}; they must sum to less than 1")
+        return targets
+
+
+class TargetsDocument(_Strict):
+    schema_: Literal[1] = Field(default=1, alias="schema")
+    policies: dict[Name, PolicyTargets] = Field(default_factory=dict)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Diagnostic(_Open):
+    target: Finite
+    share: Finite | None = None
+    impressions: Annotated[int, Field(ge=0)] = 0
+    error: Finite | None = None
+    p: Finite = 0.0
+    i: Finite = 0.0
+    d: Finite = 0.0
+    saturated: Literal["upper", "lower"] | None = None
+    skipped: str | None = None
+
+
+class ConstantsDocument(_Open):
+    schema_: Literal[1] = Field(default=1, alias="schema")
+    generation: Annotated[int, Field(ge=0)]
+    computed_at: str
+    window_end: str | None = None
+    rolled_back_from: int | None = None
+    policies: dict[Name, dict[Name, Finite]] = Field(default_factory=dict)
+    diagnostics: dict[Name, dict[Name, Diagnostic]] = Field(default_factory=dict)
+
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+
+    def constants_for(self, policy: str) -> dict[str, float]:
+        """The constants a policy's requests use; unknown policies follow ``default``."""
+        if policy in self.policies:
+            return self.policies[policy]
+        return self.policies.get(DEFAULT_POLICY, {})
+
+
+class PausedDocument(_Open):
+    reason: Annotated[str, Field(min_length=1, max_length=1000)]
+    since: str
+
+
+class CounterRegistration(_Open):
+    url: Annotated[str, Field(pattern=r"^https?://[^\s/]+(:\d+)?/?$")]
+
+
+D = TypeVar("D", bound=BaseModel)
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    return ".".join("schema" if p == "schema_" else str(p) for p in loc if p != "[key]")
+
+
+def validate_document(model: type[D], data: Any) -> D:
+    """Validate already-decoded data; raise :class:`InvalidInputError` naming the field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        message = first["msg"].removeprefix("Value error, ")
+        if "[key]" in first["loc"]:
+            message = f"invalid name {first['input']!r}: {message}"
+        raise InvalidInputError(_field_path(first["loc"]) or model.__name__, message) from exc
+
+
+def parse_document(model: type[D], raw: bytes | str | None) -> D:
+    """Decode UTF-8 JSON and validate it; every failure is an :class:`InvalidInputError`."""
+    name = model.__name__
+    if raw is None or len(raw) == 0:
+        raise InvalidInputError(name, "document is empty")
+    if len(raw) > MAX_DOCUMENT_BYTES:
+        raise InvalidInputError(name, f"document is {len(raw)} bytes, over {MAX_DOCUMENT_BYTES}")
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInputError(name, f"not valid UTF-8 JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InvalidInputError(name, f"must be a JSON object, got {type(data).__name__}")
+    return validate_document(model, data)
+
+
+def dump_document(doc: BaseModel, *, drop_none: bool = False) -> bytes:
+    """Serialise with the contract's field names; refuses what ZooKeeper would refuse.
+
+    ``drop_none`` leaves out unset optional blocks (a policy's ``gains``), for
+    documents people read; the constants document keeps its explicit nulls.
+    """
+    data = doc.model_dump(mode="json", by_alias=True, exclude_none=drop_none)
+    raw = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
+    if len(raw) > MAX_DOCUMENT_BYTES:
+        raise InvalidInputError(
+            type(doc).__name__, f"document is {len(raw)} bytes, over {MAX_DOCUMENT_BYTES}"
+        )
+    return raw

@@ -1,0 +1,124 @@
+"""One pydantic-settings ``Settings`` class per service (contract section 9).
+
+Each service builds its settings exactly once, at start-up, and passes the
+values it needs down as explicit arguments: library code never reads the
+environment. Defaults run against the local stack with no settings at all.
+"""
+
+from __future__ import annotations
+
+import math
+import socket
+from pathlib import Path
+from typing import Literal, TypeVar
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.errors import InvalidInputError
+
+ScoreSpace = Literal["log", "linear"]
+S = TypeVar("S", bound=BaseSettings)
+
+
+class CommonSettings(BaseSettings):
+    """What every process needs: where ZooKeeper and Kafka are, how to log."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CD_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    zk_hosts: str = "localhost:2181"
+    zk_root: str = "/controllable-distribution"
+    zk_auth: str | None = Field(default=None, description="user:password for digest auth")
+    zk_timeout_seconds: float = Field(default=10.0, gt=0)
+    kafka_bootstrap: str = "localhost:9092"
+    kafka_topic: str = "homefeed.impressions"
+    dlq_topic: str = "homefeed.impressions.dlq"
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    @field_validator("zk_root")
+    @classmethod
+    def _root_is_absolute(cls, value: str) -> str:
+        if not value.startswith("/") or (len(value) > 1 and value.endswith("/")):
+            raise ValueError("must be an absolute znode path without a trailing slash")
+        return value
+
+    @field_validator("zk_auth")
+    @classmethod
+    def _auth_has_user_and_password(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        assert value is not None
+        user, sep, password = value.partition(":")
+        if not sep or not user or not password:
+            raise ValueError("must be user:password")
+        return value
+
+
+class BlenderSettings(CommonSettings):
+    blender_host: str = "0.0.0.0"
+    blender_port: int = Field(default=8080, ge=0, le=65535)
+    score_space: ScoreSpace = "log"
+    blender_max_candidates: int = Field(default=10_000, ge=1)
+    blender_max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    blender_cache_path: Path = Path("./data/blender/constants.cache.json")
+
+
+class CounterSettings(CommonSettings):
+    counter_host: str = "0.0.0.0"
+    counter_port: int = Field(default=8081, ge=0, le=65535)
+    counter_data_dir: Path = Path("./data/counter")
+    counter_group_id: str = "counter-service"
+    counter_instance: str = ""
+    counter_bucket_seconds: int = Field(default=60, ge=1)
+    counter_retention_hours: int = Field(default=192, ge=1)
+    counter_advertised_host: str = ""
+
+    @model_validator(mode="after")
+    def _default_instance(self) -> CounterSettings:
+        if not self.counter_instance:
+            self.counter_instance = f"{socket.gethostname()}-{self.counter_port}"
+        if not self.counter_advertised_host:
+            self.counter_advertised_host = socket.gethostname()
+        return self
+
+
+class ControllerSettings(CommonSettings):
+    controller_interval_seconds: int = Field(default=3600, ge=1)
+    controller_kp: float = 0.15
+    controller_ki: float = 0.35
+    controller_kd: float = 0.0
+    controller_u_min: float = -5.0
+    controller_u_max: float = 5.0
+    controller_min_impressions: int = Field(default=1000, ge=0)
+    controller_max_wait_seconds: float = Field(default=300.0, ge=0)
+    controller_delay_seconds: float = Field(default=30.0, ge=0)
+    counter_urls: str = ""
+
+    @model_validator(mode="after")
+    def _check_gains_and_bounds(self) -> ControllerSettings:
+        for name in ("controller_kp", "controller_ki", "controller_kd"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"{name} must be a finite number >= 0")
+        if not (math.isfinite(self.controller_u_min) and math.isfinite(self.controller_u_max)):
+            raise ValueError("controller_u_min and controller_u_max must be finite")
+        if self.controller_u_min >= self.controller_u_max:
+            raise ValueError("controller_u_min must be below controller_u_max")
+        return self
+
+    @property
+    def counter_url_list(self) -> list[str]:
+        return [u.strip().rstrip("/") for u in self.counter_urls.split(",") if u.strip()]
+
+
+def load(cls: type[S]) -> S:
+    """Build a settings object, turning pydantic's error into ours (naming CD_ variables)."""
+    try:
+        return cls()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = "CD_" + "_".join(str(p) for p in first["loc"]).upper()
+        raise InvalidInputError(field, first["msg"]) from exc

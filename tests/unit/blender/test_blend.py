@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from blender.blend import apply_constants, offsets_for, rank, select_top
+
+TYPES = ["video", "image", "fresh"]
+
+candidates = st.lists(
+    st.tuples(
+        st.sampled_from(range(len(TYPES))),
+        # Few distinct values on purpose, so ties are common.
+        st.sampled_from([-3.0, -1.5, -1.0, 0.0, 0.5, 2.0]),
+    ),
+    min_size=0,
+    max_size=40,
+)
+constants = st.dictionaries(st.sampled_from(TYPES), st.sampled_from([-1.0, -0.5, 0.0, 0.5, 1.0]))
+
+
+def naive(items: list[tuple[int, float]], consts: dict[str, float], linear: bool) -> list[float]:
+    return [
+        s * math.exp(consts.get(TYPES[t], 0.0)) if linear else s + consts.get(TYPES[t], 0.0)
+        for t, s in items
+    ]
+
+
+@given(candidates, constants, st.none() | st.integers(0, 50))
+def test_rank_is_sorted_permutation_matching_naive_formula(
+    items: list[tuple[int, float]], consts: dict[str, float], limit: int | None
+) -> None:
+    codes = np.array([t for t, _ in items], dtype=np.intp)
+    scores = np.array([s for _, s in items], dtype=np.float64)
+    blended = apply_constants(scores, codes, offsets_for(TYPES, consts), "log")
+    expected = naive(items, consts, linear=False)
+    assert blended.tolist() == expected
+    order = rank(blended, limit).tolist()
+    full = sorted(range(len(items)), key=lambda i: (-expected[i], i))  # stable: ties by index
+    assert order == full[: len(full) if limit is None else limit]
+
+
+@given(candidates, constants)
+def test_linear_space_multiplies_by_exp_u(
+    items: list[tuple[int, float]], consts: dict[str, float]
+) -> None:
+    codes = np.array([t for t, _ in items], dtype=np.intp)
+    scores = np.array([abs(s) + 0.1 for _, s in items], dtype=np.float64)
+    blended = apply_constants(scores, codes, offsets_for(TYPES, consts), "linear")
+    expected = naive([(t, abs(s) + 0.1) for t, s in items], consts, linear=True)
+    assert np.allclose(blended, expected, rtol=0, atol=0)
+
+
+def test_types_without_constant_are_unchanged() -> None:
+    offsets = offsets_for(["video", "image"], {"video": 0.5, "unknown": 9.0})
+    assert offsets.tolist() == [0.5, 0.0]
+
+
+@settings(max_examples=200)
+@given(
+    st.integers(1, 6),
+    st.integers(1, 30),
+    st.integers(0, 35),
+    st.randoms(use_true_random=False),
+)
+def test_select_top_agrees_with_rank_under_ties(rows: int, cols: int, k: int, rnd: object) -> None:
+    rng = np.random.default_rng(abs(hash(rnd)) % 2**32)
+    blended = rng.integers(0, 4, size=(rows, cols)).astype(np.float64)
+    mask = select_top(blended, k)
+    for r in range(rows):
+        expected = np.zeros(cols, dtype=bool)
+        expected[rank(blended[r], k)] = True
+        assert mask[r].tolist() == expected.tolist()
+        assert mask[r].sum() == min(k, cols)
