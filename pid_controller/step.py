@@ -1,0 +1,265 @@
+"""The control step: one PID update per policy and type, in log space. Pure, no I/O.
+
+Why log space: a constant ``u`` multiplies a type's odds of winning a slot by
+roughly ``exp(u)``, so the share responds to ``u`` multiplicatively. Measuring
+the error as ``ln(target / share)`` makes the loop gain about the same for a 4%
+type and a 30% type, so one set of gains works for every type. (The simulator's
+``--controller linear`` runs the same loop with ``target - share`` to show the
+difference.)
+
+Per type, with ``e = ln(target / share)``:
+
+* P = kp * e
+* I = ki * sum(e), integrated only while that does not push ``u`` further past
+  a bound (conditional integration: no wind-up while saturated);
+* D = kd * -(ln share - previous ln share): the derivative of the error taken
+  on the measurement alone, so a change of target moves P and I but gives no
+  derivative kick (for a fixed target it equals kd * (change of e));
+* u = clamp(P + I + D, min, max).
+
+A share of 0 would be an infinite error: the share is floored at half an
+impression over the window's impressions. A policy with fewer than
+``min_impressions`` impressions in the window holds every ``u`` unchanged and
+reports why in ``skipped``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from services.names import DEFAULT_POLICY
+
+ErrorSpace = Literal["log", "linear"]
+Saturation = Literal["upper", "lower"]
+NO_DATA = "no_data"
+TOO_FEW = "too_few_impressions"
+
+
+@dataclass(frozen=True)
+class Gains:
+    kp: float
+    ki: float
+    kd: float = 0.0
+
+
+@dataclass(frozen=True)
+class Bounds:
+    lo: float
+    hi: float
+
+    def clamp(self, value: float) -> float:
+        return min(self.hi, max(self.lo, value))
+
+
+@dataclass(frozen=True)
+class TypeState:
+    """What the controller remembers of one type between steps."""
+
+    integral: float = 0.0  # sum of errors integrated so far
+    measurement: float | None = None  # ln(share) (or share, linear) of the last step
+    u: float = 0.0
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    targets: Mapping[str, float]
+    gains: Gains
+    bounds: Bounds
+
+
+@dataclass(frozen=True)
+class PolicyCounts:
+    """A policy's impressions in one window: all of them, and per type."""
+
+    total: int
+    by_type: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TypeStep:
+    """One type's new constant, its new state, and the numbers that explain it."""
+
+    u: float
+    state: TypeState
+    target: float
+    share: float | None
+    impressions: int
+    error: float | None
+    p: float
+    i: float
+    d: float
+    saturated: Saturation | None
+    skipped: str | None
+
+
+def _measure(target: float, count: int, total: int, space: ErrorSpace) -> tuple[float, float]:
+    """(error, measurement), the share floored at half an impression so 0 stays finite."""
+    share = max(count, 0.5) / total
+    if space == "log":
+        return math.log(target / share), math.log(share)
+    return target - count / total, count / total
+
+
+def _hold(
+    prev: TypeState, target: float, count: int, total: int, gains: Gains, bounds: Bounds, why: str
+) -> TypeStep:
+    """Too little data to trust a share: keep ``u`` (within today's bounds) and say why."""
+    u = bounds.clamp(prev.u)
+    return TypeStep(
+        u=u,
+        state=replace(prev, u=u),
+        target=target,
+        share=count / total if total else None,
+        impressions=total,
+        error=None,
+        p=0.0,
+        i=gains.ki * prev.integral,
+        d=0.0,
+        saturated=None,
+        skipped=why,
+    )
+
+
+def type_step(
+    target: float,
+    count: int,
+    total: int,
+    prev: TypeState,
+    gains: Gains,
+    bounds: Bounds,
+    *,
+    min_impressions: int,
+    space: ErrorSpace = "log",
+) -> TypeStep:
+    """One PID update for one type: ``count`` of the policy's ``total`` impressions."""
+    if total <= 0:
+        return _hold(prev, target, count, total, gains, bounds, NO_DATA)
+    if total < min_impressions:
+        return _hold(prev, target, count, total, gains, bounds, TOO_FEW)
+    error, measurement = _measure(target, count, total, space)
+    p = gains.kp * error
+    d = 0.0 if prev.measurement is None else -gains.kd * (measurement - prev.measurement) + 0.0
+    integral = prev.integral + error
+    raw = p + gains.ki * integral + d
+    # Conditional integration: an error that would push u further past a bound
+    # is not accumulated, so the integral cannot wind up while saturated.
+    if (raw > bounds.hi and error > 0) or (raw < bounds.lo and error < 0):
+        integral = prev.integral
+        raw = p + gains.ki * integral + d
+    u = bounds.clamp(raw)
+    saturated: Saturation | None = None
+    if u >= bounds.hi and error > 0:
+        saturated = "upper"
+    elif u <= bounds.lo and error < 0:
+        saturated = "lower"
+    return TypeStep(
+        u=u,
+        state=TypeState(integral=integral, measurement=measurement, u=u),
+        target=target,
+        share=count / total,
+        impressions=total,
+        error=error,
+        p=p,
+        i=gains.ki * integral,
+        d=d,
+        saturated=saturated,
+        skipped=None,
+    )
+
+
+def bumpless_start(seed: TypeState | None, gains: Gains) -> TypeState:
+    """Initial state for a type new to a policy.
+
+    A new policy (a new A/B group) starts from the ``default`` policy's constant
+    for the same type rather than from 0: the integral is set so that the I term
+    alone reproduces that constant, so the first step moves ``u`` only by the
+    new group's own error.
+    """
+    if seed is None or gains.ki == 0:
+        return TypeState()
+    return TypeState(integral=seed.u / gains.ki, measurement=None, u=seed.u)
+
+
+@dataclass(frozen=True)
+class PolicyStep:
+    types: dict[str, TypeStep]
+
+    @property
+    def constants(self) -> dict[str, float]:
+        return {t: s.u for t, s in self.types.items()}
+
+    @property
+    def states(self) -> dict[str, TypeState]:
+        return {t: s.state for t, s in self.types.items()}
+
+
+def policy_step(
+    config: PolicyConfig,
+    counts: PolicyCounts,
+    previous: Mapping[str, TypeState],
+    *,
+    min_impressions: int,
+    space: ErrorSpace = "log",
+    seed: Mapping[str, TypeState] | None = None,
+) -> PolicyStep:
+    """Update every targeted type of one policy; a type without a target has no constant."""
+    steps: dict[str, TypeStep] = {}
+    for type_name, target in sorted(config.targets.items()):
+        prev = previous.get(type_name) or bumpless_start((seed or {}).get(type_name), config.gains)
+        steps[type_name] = type_step(
+            target,
+            counts.by_type.get(type_name, 0),
+            counts.total,
+            prev,
+            config.gains,
+            config.bounds,
+            min_impressions=min_impressions,
+            space=space,
+        )
+    return PolicyStep(steps)
+
+
+def control_step(
+    configs: Mapping[str, PolicyConfig],
+    counts: Mapping[str, PolicyCounts],
+    previous: Mapping[str, Mapping[str, TypeState]],
+    *,
+    min_impressions: int,
+    space: ErrorSpace = "log",
+) -> dict[str, PolicyStep]:
+    """One step for every policy. A policy seen for the first time seeds from ``default``."""
+    default_prev = previous.get(DEFAULT_POLICY, {})
+    return {
+        name: policy_step(
+            config,
+            counts.get(name, PolicyCounts(0)),
+            previous.get(name, {}),
+            min_impressions=min_impressions,
+            space=space,
+            seed=None if name == DEFAULT_POLICY else default_prev,
+        )
+        for name, config in sorted(configs.items())
+    }
+
+
+def counts_by_policy(
+    groups: Mapping[str, PolicyCounts], policies: Collection[str]
+) -> dict[str, PolicyCounts]:
+    """Fold experiment groups into policies (contract section 1).
+
+    A group whose name is a policy is that policy's measurement; every other
+    group is counted under ``default``, so the default controller measures
+    exactly the impressions of the groups without a policy of their own.
+    """
+    totals: dict[str, int] = {}
+    by_type: dict[str, dict[str, int]] = {}
+    for group, c in groups.items():
+        policy = group if group in policies else DEFAULT_POLICY
+        totals[policy] = totals.get(policy, 0) + c.total
+        bucket = by_type.setdefault(policy, {})
+        for type_name, n in c.by_type.items():
+            bucket[type_name] = bucket.get(type_name, 0) + n
+    return {p: PolicyCounts(totals[p], by_type[p]) for p in totals}
