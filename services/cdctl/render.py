@@ -1,0 +1,77 @@
+"""Rich tables for people; ``--json`` prints the raw document for scripts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from rich.console import Console
+from rich.table import Table
+
+from services.documents import ConstantsDocument, TargetsDocument
+
+
+def _fmt(value: float | None, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}g}"
+
+
+def targets_table(doc: TargetsDocument) -> Table:
+    table = Table(title="Targets", title_justify="left")
+    for col in ("policy", "type", "target", "gains (kp/ki/kd)", "bounds"):
+        table.add_column(col)
+    for policy, entry in sorted(doc.policies.items()):
+        gains = f"{entry.gains.kp}/{entry.gains.ki}/{entry.gains.kd}" if entry.gains else "default"
+        bounds = f"[{entry.bounds.min}, {entry.bounds.max}]" if entry.bounds else "default"
+        for type_name, share in sorted(entry.targets.items()):
+            table.add_row(policy, type_name, f"{share:.2%}", gains, bounds)
+    return table
+
+
+def age_seconds(computed_at: str, now: datetime) -> float | None:
+    try:
+        then = datetime.fromisoformat(computed_at.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=UTC)
+    return (now - then).total_seconds()
+
+
+def constants_table(doc: ConstantsDocument, now: datetime) -> Table:
+    age = age_seconds(doc.computed_at, now)
+    title = (
+        f"Constants generation {doc.generation}, window ending {doc.window_end or '-'}, "
+        f"computed {doc.computed_at} ({'?' if age is None else f'{age:.0f} s'} ago)"
+    )
+    if doc.rolled_back_from is not None:
+        title += f", rolled back from generation {doc.rolled_back_from}"
+    table = Table(title=title, title_justify="left")
+    for col in ("policy", "type", "constant", "target", "share", "error", "P", "I", "D", "note"):
+        table.add_column(col, justify="right" if col not in ("policy", "type", "note") else "left")
+    for policy, constants in sorted(doc.policies.items()):
+        diags = doc.diagnostics.get(policy, {})
+        for type_name, u in sorted(constants.items()):
+            d = diags.get(type_name)
+            note = ""
+            style = None
+            if d is not None and d.saturated:
+                note, style = f"SATURATED ({d.saturated}): target out of reach", "bold red"
+            elif d is not None and d.skipped:
+                note, style = f"held: {d.skipped}", "yellow"
+            table.add_row(
+                policy,
+                type_name,
+                f"{u:+.4f}",
+                _fmt(d.target if d else None),
+                _fmt(d.share if d else None),
+                _fmt(d.error if d else None),
+                _fmt(d.p if d else None),
+                _fmt(d.i if d else None),
+                _fmt(d.d if d else None),
+                note,
+                style=style,
+            )
+    return table
+
+
+def print_table(table: Table) -> None:
+    Console(width=160).print(table)

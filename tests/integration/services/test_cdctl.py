@@ -1,0 +1,134 @@
+"""cdctl against a real ZooKeeper, run as the installed command an operator types."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from services.documents import ConstantsDocument, dump_document
+from services.local.zookeeper import ZooKeeperServer
+from services.zk import ZkStore
+
+CDCTL = shutil.which("cdctl") or str(Path(sys.executable).parent / "cdctl")
+
+
+def cdctl(
+    zk: ZooKeeperServer, root: str, *args: str, auth: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CD_ZK_HOSTS": zk.hosts, "CD_ZK_ROOT": root}
+    env.pop("CD_ZK_AUTH", None)
+    if auth:
+        env["CD_ZK_AUTH"] = auth
+    return subprocess.run(
+        [CDCTL, *args], check=False, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def targets_json(store: ZkStore) -> dict[str, object] | None:
+    node = store.read(store.paths.targets)
+    return None if node is None else orjson.loads(node.data)
+
+
+def test_set_show_unset_roundtrip(zk: ZooKeeperServer, zk_root: str, store: ZkStore) -> None:
+    r = cdctl(zk, zk_root, "targets", "set", "default", "video=0.04", "fresh=0.10")
+    assert r.returncode == 0, r.stderr
+    r = cdctl(
+        zk, zk_root, "targets", "set", "video_heavy", "video=0.08", "--kp", "0.2", "--ki", "0.3"
+    )
+    assert r.returncode == 0, r.stderr
+    assert targets_json(store) == {
+        "schema": 1,
+        "policies": {
+            "default": {"targets": {"video": 0.04, "fresh": 0.10}},
+            "video_heavy": {"targets": {"video": 0.08}, "gains": {"kp": 0.2, "ki": 0.3, "kd": 0.0}},
+        },
+    }
+    shown = cdctl(zk, zk_root, "targets", "show")
+    assert shown.returncode == 0 and "video_heavy" in shown.stdout and "4.00%" in shown.stdout
+    assert cdctl(zk, zk_root, "targets", "unset", "default", "fresh").returncode == 0
+    assert cdctl(zk, zk_root, "targets", "unset", "video_heavy").returncode == 0
+    assert targets_json(store) == {
+        "schema": 1,
+        "policies": {"default": {"targets": {"video": 0.04}}},
+    }
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["targets", "set", "default", "video=1.5"], "must be in (0, 1)"),
+        (["targets", "set", "default", "video=abc"], "not a number"),
+        (["targets", "set", "default", "video"], "expected TYPE=SHARE"),
+        (["targets", "set", "default", "Video=0.1"], "not a valid name"),
+        (["targets", "set", "Bad Policy", "video=0.1"], "POLICY"),
+        (["targets", "set", "default", "fresh=0.5", "image=0.5"], "sum to"),
+        (["targets", "set", "default", "fresh=0.1", "--u-min", "3", "--u-max", "1"], "bounds"),
+        (["targets", "unset", "nosuch"], "no policy"),
+        (["targets", "unset", "default", "nosuch"], "no target"),
+    ],
+)
+def test_bad_input_is_refused_and_leaves_zookeeper_unchanged(
+    zk: ZooKeeperServer, zk_root: str, store: ZkStore, args: list[str], message: str
+) -> None:
+    assert cdctl(zk, zk_root, "targets", "set", "default", "video=0.4").returncode == 0
+    before = store.read(store.paths.targets)
+    r = cdctl(zk, zk_root, *args)
+    assert r.returncode == 1
+    assert message in r.stderr
+    assert store.read(store.paths.targets) == before
+
+
+def test_constants_show_highlights_saturation(
+    zk: ZooKeeperServer, zk_root: str, store: ZkStore
+) -> None:
+    assert "no constants" in cdctl(zk, zk_root, "constants", "show").stdout
+    doc = ConstantsDocument.model_validate(
+        {
+            "generation": 3,
+            "computed_at": "2026-11-22T15:00:04Z",
+            "window_end": "2026-11-22T15:00:00Z",
+            "policies": {"default": {"video": 5.0}},
+            "diagnostics": {
+                "default": {
+                    "video": {
+                        "target": 0.3,
+                        "share": 0.1,
+                        "impressions": 5000,
+                        "error": 1.1,
+                        "p": 0.1,
+                        "i": 4.9,
+                        "d": 0.0,
+                        "saturated": "upper",
+                        "skipped": None,
+                    }
+                }
+            },
+        }
+    )
+    store.create(store.paths.constants, dump_document(doc))
+    r = cdctl(zk, zk_root, "constants", "show")
+    assert r.returncode == 0, r.stderr
+    assert "generation 3" in r.stdout and "SATURATED (upper)" in r.stdout
+    js = cdctl(zk, zk_root, "constants", "show", "--json")
+    assert orjson.loads(js.stdout)["policies"] == {"default": {"video": 5.0}}
+
+
+def test_writer_without_credentials_cannot_change_targets(
+    zk: ZooKeeperServer, zk_root: str, store: ZkStore
+) -> None:
+    assert (
+        cdctl(zk, zk_root, "targets", "set", "default", "video=0.04", auth="ops:pw").returncode == 0
+    )
+    before = store.read(store.paths.targets)
+    r = cdctl(zk, zk_root, "targets", "set", "default", "video=0.05")
+    assert r.returncode == 1 and "CD_ZK_AUTH" in r.stderr
+    assert store.read(store.paths.targets) == before
+    assert (
+        cdctl(zk, zk_root, "targets", "set", "default", "video=0.05", auth="ops:pw").returncode == 0
+    )
