@@ -42,21 +42,21 @@ def _finite(value: float) -> float:
 Finite = Annotated[float, AfterValidator(_finite)]
 
 
-class _Strict(BaseModel):
+class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=True)
 
 
-class _Open(BaseModel):
+class OpenModel(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True, allow_inf_nan=True)
 
 
-class Gains(_Strict):
+class Gains(StrictModel):
     kp: Annotated[Finite, Field(ge=0)]
     ki: Annotated[Finite, Field(ge=0)]
     kd: Annotated[Finite, Field(ge=0)] = 0.0
 
 
-class Bounds(_Strict):
+class Bounds(StrictModel):
     min: Finite
     max: Finite
 
@@ -70,7 +70,7 @@ class Bounds(_Strict):
 Share = Annotated[Finite, Field(gt=0.0, lt=1.0)]
 
 
-class PolicyTargets(_Strict):
+class PolicyTargets(StrictModel):
     targets: dict[Name, Share]
     gains: Gains | None = None
     bounds: Bounds | None = None
@@ -84,14 +84,14 @@ class PolicyTargets(_Strict):
         return targets
 
 
-class TargetsDocument(_Strict):
+class TargetsDocument(StrictModel):
     schema_: Literal[1] = Field(default=1, alias="schema")
     policies: dict[Name, PolicyTargets] = Field(default_factory=dict)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-class Diagnostic(_Open):
+class Diagnostic(OpenModel):
     target: Finite
     share: Finite | None = None
     impressions: Annotated[int, Field(ge=0)] = 0
@@ -103,7 +103,7 @@ class Diagnostic(_Open):
     skipped: str | None = None
 
 
-class ConstantsDocument(_Open):
+class ConstantsDocument(OpenModel):
     schema_: Literal[1] = Field(default=1, alias="schema")
     generation: Annotated[int, Field(ge=0)]
     computed_at: str
@@ -121,12 +121,12 @@ class ConstantsDocument(_Open):
         return self.policies.get(DEFAULT_POLICY, {})
 
 
-class PausedDocument(_Open):
+class PausedDocument(OpenModel):
     reason: Annotated[str, Field(min_length=1, max_length=1000)]
     since: str
 
 
-class CounterRegistration(_Open):
+class CounterRegistration(OpenModel):
     url: Annotated[str, Field(pattern=r"^https?://[^\s/]+(:\d+)?/?$")]
 
 

@@ -19,6 +19,7 @@ from kazoo.exceptions import (
     BadVersionError,
     ConnectionLoss,
     KazooException,
+    LockTimeout,
     NoAuthError,
     NodeExistsError,
     NoNodeError,
@@ -260,6 +261,23 @@ class ZkStore:
             self.create(path, data)
         else:
             self.set(path, data, expected.version)
+
+    @contextmanager
+    def lock(self, path: str, identifier: str, timeout: float) -> Iterator[None]:
+        """Hold kazoo's lock recipe at ``path``; StoreError if not acquired in time."""
+        lock = self.client.Lock(path, identifier)
+        with translated(path):
+            try:
+                acquired = lock.acquire(timeout=timeout)
+            except LockTimeout as exc:
+                raise StoreError(f"lock {path} still held after {timeout}s") from exc
+        if not acquired:
+            raise StoreError(f"lock {path} not acquired")
+        try:
+            yield
+        finally:
+            with translated(path):
+                lock.release()
 
     def commit(self, ops: Sequence[Op]) -> None:
         """Apply all ops or none (a ZooKeeper multi); parents must already exist."""

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from services import logs
-from services.cdctl import render
+from services.cdctl import controller, render
 from services.cdctl.targets import apply_edit, parse_assignments, set_targets, unset_targets
 from services.docstore import read_constants, read_targets
 from services.documents import dump_document
@@ -66,6 +66,39 @@ def _constants_show(store: ZkStore, args: argparse.Namespace) -> int:
     return 0
 
 
+def _history(store: ZkStore, args: argparse.Namespace) -> int:
+    render.print_table(controller.history_table(store, args.limit))
+    return 0
+
+
+def _rollback(store: ZkStore, args: argparse.Namespace) -> int:
+    generation = controller.rollback(store, args.generation)
+    print(f"restored generation {args.generation} as generation {generation}")
+    return 0
+
+
+def _pause(store: ZkStore, args: argparse.Namespace) -> int:
+    if not args.reason.strip():
+        raise InvalidInputError("--reason", "must not be empty")
+    print(controller.pause(store, args.reason))
+    return 0
+
+
+def _resume(store: ZkStore, _: argparse.Namespace) -> int:
+    print(controller.resume(store))
+    return 0
+
+
+def _add_controller_commands(area: Any) -> None:
+    ctl = area.add_parser("controller", help="pause or resume the controller").add_subparsers(
+        dest="action", required=True
+    )
+    pause = ctl.add_parser("pause", help="freeze the constants: runs write nothing")
+    pause.add_argument("--reason", required=True)
+    pause.set_defaults(handler=_pause)
+    ctl.add_parser("resume", help="let runs write again").set_defaults(handler=_resume)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cdctl", description=__doc__)
     parser.add_argument("--zk-hosts", help="override CD_ZK_HOSTS")
@@ -97,6 +130,13 @@ def build_parser() -> argparse.ArgumentParser:
     cshow = constants.add_parser("show", help="print the constants in use, with diagnostics")
     cshow.add_argument("--json", action="store_true")
     cshow.set_defaults(handler=_constants_show)
+    hist = constants.add_parser("history", help="generations, newest first")
+    hist.add_argument("--limit", type=int, default=24)
+    hist.set_defaults(handler=_history)
+    back = constants.add_parser("rollback", help="restore GENERATION as a new generation")
+    back.add_argument("generation", type=int)
+    back.set_defaults(handler=_rollback)
+    _add_controller_commands(area)
     return parser
 
 

@@ -1,0 +1,268 @@
+"""One controller step for one window, safe to run twice and to race.
+
+Idempotence: the controller state records the window it last integrated; a
+run for that window (or an older one) changes nothing, so there is no double
+integration. Races: runs take a ZooKeeper lock, re-read after acquiring it,
+and publish constants, state and history in one version-checked multi-op
+(:mod:`services.ledger`), so even without the lock two runs produce one write.
+Everything that can fail (targets, counts) is read before anything is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+from pid_controller.counts import WindowCounts, fetch_window, registered_counters
+from pid_controller.step import (
+    Bounds,
+    Gains,
+    PolicyConfig,
+    PolicyStep,
+    TypeState,
+    control_step,
+    counts_by_policy,
+)
+from pid_controller.windows import iso, parse_iso, window_end_at
+from services.docstore import read_paused, read_targets
+from services.documents import ConstantsDocument, Diagnostic, TargetsDocument
+from services.errors import InvalidInputError, VersionConflictError
+from services.ledger import (
+    ControllerStateDocument,
+    HistoryEntry,
+    Ledger,
+    TypeStateDoc,
+    publish,
+    read_ledger,
+)
+from services.zk import ZkStore
+
+log = logging.getLogger(__name__)
+Fetch = Callable[[list[str], int, int], WindowCounts]
+
+
+@dataclass(frozen=True)
+class ControllerConfig:
+    interval: int
+    gains: Gains
+    bounds: Bounds
+    min_impressions: int
+    max_wait: float
+    counter_urls: list[str] = field(default_factory=list)
+    writer: str = "pid-controller"
+    lock_timeout: float = 60.0
+
+
+@dataclass(frozen=True)
+class RunResult:
+    status: Literal["written", "unchanged", "paused", "dry_run"]
+    message: str
+    document: ConstantsDocument | None = None
+
+
+def policy_configs(targets: TargetsDocument, config: ControllerConfig) -> dict[str, PolicyConfig]:
+    """Per-policy gains and bounds from the targets document override the settings."""
+    out = {}
+    for name, entry in targets.policies.items():
+        gains = (
+            Gains(entry.gains.kp, entry.gains.ki, entry.gains.kd) if entry.gains else config.gains
+        )
+        bounds = Bounds(entry.bounds.min, entry.bounds.max) if entry.bounds else config.bounds
+        out[name] = PolicyConfig(dict(entry.targets), gains, bounds)
+    return out
+
+
+def previous_states(state: ControllerStateDocument) -> dict[str, dict[str, TypeState]]:
+    return {
+        p: {t: TypeState(s.integral, s.measurement, s.u) for t, s in types.items()}
+        for p, types in state.policies.items()
+    }
+
+
+def _already_done(ledger: Ledger, end: int) -> bool:
+    done = ledger.state.window_end
+    return done is not None and parse_iso(done).timestamp() >= end
+
+
+def wait_for_counts(
+    fetch: Fetch,
+    urls: list[str],
+    start: int,
+    end: int,
+    max_wait: float,
+    clock: Callable[[], float],
+    sleep: Callable[[float], object],
+) -> tuple[WindowCounts, bool]:
+    """Counts once complete through ``end``, or after ``max_wait`` (then marked incomplete)."""
+    began = clock()
+    while True:
+        counts = fetch(urls, start, end)
+        if counts.complete_through is not None and counts.complete_through >= end:
+            return counts, True
+        waited = clock() - began
+        if waited >= max_wait:
+            log.warning(
+                "counts complete only through %s; proceeding after %.0fs",
+                counts.complete_through,
+                waited,
+            )
+            return counts, False
+        sleep(min(5.0, max_wait - waited))
+
+
+def _diagnostics(steps: dict[str, PolicyStep]) -> dict[str, dict[str, Diagnostic]]:
+    return {
+        policy: {
+            t: Diagnostic(
+                target=s.target,
+                share=s.share,
+                impressions=s.impressions,
+                error=s.error,
+                p=s.p,
+                i=s.i,
+                d=s.d,
+                saturated=s.saturated,
+                skipped=s.skipped,
+            )
+            for t, s in step.types.items()
+        }
+        for policy, step in steps.items()
+    }
+
+
+def summarize(doc: ConstantsDocument) -> str:
+    """One line per generation for ``cdctl constants history``."""
+    parts = []
+    for policy, constants in sorted(doc.policies.items()):
+        diags = doc.diagnostics.get(policy, {})
+        items = []
+        for t, u in sorted(constants.items()):
+            d = diags.get(t)
+            flag = (
+                f" SAT-{d.saturated}" if d and d.saturated else (" held" if d and d.skipped else "")
+            )
+            items.append(f"{t} {u:+.3f}{flag}")
+        parts.append(f"{policy}: " + ", ".join(items))
+    return "; ".join(parts) or "(no policies)"
+
+
+def build_step(
+    targets: TargetsDocument,
+    ledger: Ledger,
+    counts: WindowCounts,
+    complete: bool,
+    end: int,
+    config: ControllerConfig,
+    now: datetime,
+) -> HistoryEntry:
+    """The documents a step would publish (pure given its inputs)."""
+    configs = policy_configs(targets, config)
+    measured = counts_by_policy(counts.groups, configs.keys())
+    steps = control_step(
+        configs, measured, previous_states(ledger.state), min_impressions=config.min_impressions
+    )
+    generation = ledger.generation + 1
+    constants = ConstantsDocument.model_validate(
+        {
+            "schema": 1,
+            "generation": generation,
+            "computed_at": iso(now.timestamp()),
+            "window_end": iso(end),
+            "rolled_back_from": None,
+            "policies": {p: s.constants for p, s in steps.items()},
+            "diagnostics": _diagnostics(steps),
+            # Superset fields (documented in the README): how complete the counts were.
+            "counts_complete": complete,
+            "counts_complete_through": counts.complete_through,
+        }
+    )
+    state = ControllerStateDocument(
+        generation=generation,
+        window_end=iso(end),
+        policies={
+            p: {
+                t: TypeStateDoc(integral=s.integral, measurement=s.measurement, u=s.u)
+                for t, s in step.states.items()
+            }
+            for p, step in steps.items()
+        },
+    )
+    return HistoryEntry(
+        generation=generation,
+        written_at=iso(now.timestamp()),
+        writer=config.writer,
+        kind="step",
+        summary=summarize(constants),
+        constants=constants,
+        state=state,
+    )
+
+
+def run_once(
+    store: ZkStore,
+    config: ControllerConfig,
+    *,
+    at: datetime | None = None,
+    dry_run: bool = False,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    sleep: Callable[[float], object] = time.sleep,
+    fetch: Fetch = fetch_window,
+) -> RunResult:
+    paused = read_paused(store)
+    if paused is not None:
+        return RunResult("paused", f"paused since {paused.since}: {paused.reason}; nothing written")
+    end = window_end_at(at or clock(), config.interval)
+    targets = read_targets(store)
+    if not targets.doc.policies:
+        raise InvalidInputError("targets", "no targets set (cdctl targets set POLICY TYPE=SHARE)")
+    if dry_run:
+        return _step(store, config, targets.doc, end, clock, sleep, fetch, dry_run=True)
+    with store.lock(store.paths.controller_lock, config.writer, config.lock_timeout):
+        return _step(store, config, targets.doc, end, clock, sleep, fetch, dry_run=False)
+
+
+def _step(
+    store: ZkStore,
+    config: ControllerConfig,
+    targets: TargetsDocument,
+    end: int,
+    clock: Callable[[], datetime],
+    sleep: Callable[[float], object],
+    fetch: Fetch,
+    *,
+    dry_run: bool,
+) -> RunResult:
+    ledger = read_ledger(store)
+    if _already_done(ledger, end):
+        return RunResult(
+            "unchanged",
+            f"window ending {iso(end)} already computed "
+            f"(generation {ledger.generation}); nothing written",
+            ledger.constants,
+        )
+    urls = config.counter_urls or registered_counters(store)
+    counts, complete = wait_for_counts(
+        fetch,
+        urls,
+        end - config.interval,
+        end,
+        config.max_wait,
+        lambda: clock().timestamp(),
+        sleep,
+    )
+    entry = build_step(targets, ledger, counts, complete, end, config, clock())
+    if dry_run:
+        return RunResult("dry_run", "dry run: nothing written", entry.constants)
+    try:
+        publish(store, ledger, entry)
+    except VersionConflictError:
+        if _already_done(read_ledger(store), end):
+            return RunResult("unchanged", f"window ending {iso(end)} computed by another run")
+        raise
+    return RunResult(
+        "written", f"generation {entry.generation} for window ending {iso(end)}", entry.constants
+    )

@@ -1,0 +1,157 @@
+"""The controller's ledger in ZooKeeper: constants, controller state and history.
+
+The three move together. A control step or a rollback writes, in one
+ZooKeeper multi-op, the new ``<root>/constants`` (version-checked against what
+the writer read), the controller state it continues from (version-checked too)
+and a history entry named by the new generation (a create, which fails if that
+generation exists). So two writers racing for the same window produce exactly
+one generation, and constants never change without their state and history.
+
+State and history are internal (contract section 4: "anything else under the
+root is internal"); their layout may change with a schema bump.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from services.documents import (
+    ConstantsDocument,
+    Finite,
+    Name,
+    OpenModel,
+    dump_document,
+    parse_document,
+)
+from services.zk import Create, Delete, SetData, Versioned, ZkStore
+
+log = logging.getLogger(__name__)
+HISTORY_KEEP = 1000
+
+
+class TypeStateDoc(OpenModel):
+    integral: Finite = 0.0
+    measurement: Finite | None = None
+    u: Finite = 0.0
+
+
+class ControllerStateDocument(OpenModel):
+    schema_: Literal[1] = Field(default=1, alias="schema")
+    generation: Annotated[int, Field(ge=0)] = 0
+    window_end: str | None = None
+    policies: dict[Name, dict[Name, TypeStateDoc]] = Field(default_factory=dict)
+
+
+class HistoryEntry(OpenModel):
+    generation: Annotated[int, Field(ge=1)]
+    written_at: str
+    writer: str
+    kind: Literal["step", "rollback"]
+    summary: str
+    constants: ConstantsDocument
+    state: ControllerStateDocument
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """What a writer read, with versions, so its write can be checked against it."""
+
+    constants: ConstantsDocument | None
+    constants_node: Versioned | None
+    state: ControllerStateDocument
+    state_node: Versioned | None
+
+    @property
+    def generation(self) -> int:
+        return self.constants.generation if self.constants else 0
+
+
+def read_ledger(store: ZkStore) -> Ledger:
+    cnode = store.read(store.paths.constants)
+    snode = store.read(store.paths.controller_state)
+    constants = parse_document(ConstantsDocument, cnode.data) if cnode else None
+    state = (
+        parse_document(ControllerStateDocument, snode.data) if snode else ControllerStateDocument()
+    )
+    return Ledger(constants, cnode, state, snode)
+
+
+def _put(path: str, data: bytes, node: Versioned | None) -> Create | SetData:
+    return Create(path, data) if node is None else SetData(path, data, node.version)
+
+
+def publish(store: ZkStore, read: Ledger, entry: HistoryEntry) -> None:
+    """Write constants, state and history atomically; VersionConflictError if raced."""
+    store.ensure(store.paths.history)
+    store.commit(
+        [
+            _put(store.paths.constants, dump_document(entry.constants), read.constants_node),
+            _put(store.paths.controller_state, dump_document(entry.state), read.state_node),
+            Create(store.paths.history_entry(entry.generation), dump_document(entry)),
+        ]
+    )
+    prune_history(store)
+
+
+def history(store: ZkStore, limit: int | None = None) -> list[HistoryEntry]:
+    """Newest first. An unreadable entry is logged and left out, not fatal."""
+    names = sorted(store.children(store.paths.history), reverse=True)
+    entries: list[HistoryEntry] = []
+    for name in names[:limit] if limit else names:
+        node = store.read(f"{store.paths.history}/{name}")
+        if node is None:
+            continue
+        try:
+            entries.append(parse_document(HistoryEntry, node.data))
+        except ValueError as exc:
+            log.warning("skipping unreadable history entry %s: %s", name, exc)
+    return entries
+
+
+def history_entry(store: ZkStore, generation: int) -> HistoryEntry | None:
+    node = store.read(store.paths.history_entry(generation))
+    return None if node is None else parse_document(HistoryEntry, node.data)
+
+
+def prune_history(store: ZkStore, keep: int = HISTORY_KEEP) -> None:
+    names = store.children(store.paths.history)
+    for name in names[: max(0, len(names) - keep)]:
+        path = f"{store.paths.history}/{name}"
+        node = store.read(path)
+        if node is not None:
+            store.commit([Delete(path, node.version)])
+
+
+def rollback_entry(read: Ledger, restored: HistoryEntry, writer: str, now: str) -> HistoryEntry:
+    """A new generation carrying ``restored``'s constants and controller state.
+
+    ``rolled_back_from`` names the generation that was current (the one being
+    abandoned) and the superset field ``restored_generation`` the one restored.
+    The state keeps the latest integrated window mark, so a window that was
+    already integrated is not integrated again after the rollback; the next
+    run continues from the restored integrals.
+    """
+    generation = read.generation + 1
+    constants = restored.constants.model_copy(
+        update={
+            "generation": generation,
+            "computed_at": now,
+            "rolled_back_from": read.generation,
+            "restored_generation": restored.generation,
+        }
+    )
+    window_mark = read.state.window_end or restored.state.window_end
+    state = restored.state.model_copy(update={"generation": generation, "window_end": window_mark})
+    return HistoryEntry(
+        generation=generation,
+        written_at=now,
+        writer=writer,
+        kind="rollback",
+        summary=f"rollback to generation {restored.generation} (from {read.generation})",
+        constants=ConstantsDocument.model_validate(constants.model_dump(by_alias=True)),
+        state=state,
+    )
