@@ -132,3 +132,29 @@ def test_writer_without_credentials_cannot_change_targets(
     assert (
         cdctl(zk, zk_root, "targets", "set", "default", "video=0.05", auth="ops:pw").returncode == 0
     )
+
+
+def test_pause_resume_history_and_rollback_commands(
+    zk: ZooKeeperServer, zk_root: str, store: ZkStore
+) -> None:
+    from pid_controller.runner import run_once
+    from tests.integration.pid_controller.test_runner_ledger import CONFIG, at, counts
+
+    assert cdctl(zk, zk_root, "targets", "set", "default", "video=0.155").returncode == 0
+    for hour, video in enumerate([2_000, 1_700]):
+        run_once(store, CONFIG, at=at(hour), fetch=counts({"g": (10_000, {"video": video})}))
+    hist = cdctl(zk, zk_root, "constants", "history")
+    assert hist.returncode == 0 and "default: video" in hist.stdout
+    assert hist.stdout.index("│ 2") < hist.stdout.index("│ 1")  # newest first
+    back = cdctl(zk, zk_root, "constants", "rollback", "1")
+    assert back.returncode == 0 and "as generation 3" in back.stdout
+    assert "rollback to generation 1" in cdctl(zk, zk_root, "constants", "history").stdout
+    assert cdctl(zk, zk_root, "constants", "rollback", "42").returncode == 1
+
+    r = cdctl(zk, zk_root, "controller", "pause", "--reason", "holiday freeze")
+    assert r.returncode == 0 and store.read(store.paths.paused) is not None
+    again = cdctl(zk, zk_root, "controller", "pause", "--reason", "x")
+    assert "already paused" in again.stdout and "holiday freeze" in again.stdout
+    assert cdctl(zk, zk_root, "controller", "pause", "--reason", " ").returncode == 1
+    assert cdctl(zk, zk_root, "controller", "resume").stdout.strip() == "resumed"
+    assert store.read(store.paths.paused) is None

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+
+import pytest
+
+from pid_controller.counts import _parse
+from pid_controller.runner import RunResult
+from pid_controller.schedule import next_run, schedule
+from services.errors import CDError, UpstreamError
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [(7200.0, 7230.0), (7229.9, 7230.0), (7230.0, 10830.0), (7300.0, 10830.0)],
+)
+def test_next_run_is_boundary_plus_delay(now: float, expected: float) -> None:
+    assert next_run(now, 3600, 30.0) == expected
+
+
+def test_schedule_survives_failed_steps_and_stops() -> None:
+    now = [7200.0]
+    windows: list[datetime] = []
+
+    class FakeEvent(threading.Event):
+        def wait(self, timeout: float | None = None) -> bool:
+            now[0] += timeout or 0.0
+            return len(windows) >= 3
+
+    def step(moment: datetime) -> RunResult:
+        windows.append(moment)
+        if len(windows) == 1:
+            raise CDError("counter down")
+        return RunResult("written", "ok")
+
+    stop = FakeEvent()
+    assert schedule(step, 3600, 30.0, stop, lambda: now[0]) == 3
+    assert [w.timestamp() for w in windows] == [7200.0, 10800.0, 14400.0]
+
+
+def test_parse_sums_buckets_and_refuses_foreign_ones() -> None:
+    body = {
+        "bucket_seconds": 3600,
+        "complete_through": 7200,
+        "groups": {"control": [{"start": 3600, "total": 10, "by_type": {"video": 3}}]},
+    }
+    groups, complete = _parse(body, 3600, 7200)
+    assert groups["control"].total == 10 and groups["control"].by_type == {"video": 3}
+    assert complete == 7200
+    body["groups"]["control"][0]["start"] = 0  # type: ignore[index]
+    with pytest.raises(UpstreamError):
+        _parse(body, 3600, 7200)
+    with pytest.raises(UpstreamError):
+        _parse({"nope": 1}, 3600, 7200)
