@@ -2,7 +2,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: bootstrap test lint typecheck unit integration bench clean
+.PHONY: bootstrap test lint typecheck unit integration bench clean up down status
 
 bootstrap:
 	@bash scripts/bootstrap.sh
@@ -26,3 +26,13 @@ integration: bootstrap
 
 clean:
 	rm -rf .local .pytest_cache .mypy_cache .ruff_cache
+
+# The local stack for manual use: state and logs under .local/stack.
+up: bootstrap
+	$(BIN)/python -m services.local.stack up
+
+down:
+	$(BIN)/python -m services.local.stack down
+
+status:
+	$(BIN)/python -m services.local.stack status

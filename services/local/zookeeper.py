@@ -16,7 +16,7 @@ JARS = (
 )
 
 
-def _ruok(port: int) -> bool:
+def ruok(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
             sock.sendall(b"ruok")
@@ -49,7 +49,7 @@ class ZooKeeperServer:
                 str(self.config),
             ],
             workdir / "zookeeper.log",
-            lambda: _ruok(self.port),
+            lambda: ruok(self.port),
         )
 
     @property

@@ -1,0 +1,269 @@
+"""The local stack: ZooKeeper, the Kafka-protocol broker, two counters, the blender,
+the controller; started as real processes, each logging to its own file.
+
+``python -m services.local.stack up|down|status`` (``make up``/``make down``/
+``make status``) keeps it running for manual use; :func:`running_stack` is the
+context manager the demo uses, which stops everything it started also on
+Ctrl-C or a failure. All state lives under one folder (default ``.local/``).
+Ports are the contract's defaults, so every command works with no settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from services.errors import CDError
+from services.local.process import ServerProcess, port_open
+from services.local.tansu import broker_binary
+from services.local.zookeeper import JARS, ruok
+
+BIN = Path(sys.executable).parent
+READY_TIMEOUT = 90.0
+
+
+@dataclass(frozen=True)
+class Ports:
+    zookeeper: int = 2181
+    kafka: int = 9092
+    blender: int = 8080
+    counters: tuple[int, ...] = (8081, 8082)
+
+
+def _http_ready(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=0.5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+class Stack:
+    def __init__(self, home: Path, ports: Ports = Ports(), *, controller: bool = True) -> None:
+        self.home = home
+        self.ports = ports
+        self.controller = controller
+        self.logs = home / "logs"
+        self.pidfile = home / "pids.json"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            "CD_ZK_HOSTS": f"127.0.0.1:{self.ports.zookeeper}",
+            "CD_KAFKA_BOOTSTRAP": f"127.0.0.1:{self.ports.kafka}",
+            "CD_BLENDER_PORT": str(self.ports.blender),
+            "CD_BLENDER_CACHE_PATH": str(self.home / "blender" / "constants.cache.json"),
+            "CD_COUNTER_URLS": ",".join(f"http://127.0.0.1:{p}" for p in self.ports.counters),
+        }
+
+    def components(self) -> list[ServerProcess]:
+        """In start order: each waits for the ones before it."""
+        zk_dir = self.home / "zookeeper"
+        zk_cfg = zk_dir / "zoo.cfg"
+        zk_dir.mkdir(parents=True, exist_ok=True)
+        zk_cfg.write_text(
+            f"tickTime=500\ndataDir={zk_dir / 'data'}\nclientPort={self.ports.zookeeper}\n"
+            "clientPortAddress=127.0.0.1\nadmin.enableServer=false\n4lw.commands.whitelist=ruok\n"
+        )
+        kafka = f"tcp://127.0.0.1:{self.ports.kafka}"
+        procs = [
+            self._proc(
+                "zookeeper",
+                [
+                    "java",
+                    "-Xmx256m",
+                    "-cp",
+                    ":".join(["/etc/zookeeper/conf", *JARS]),
+                    "org.apache.zookeeper.server.ZooKeeperServerMain",
+                    str(zk_cfg),
+                ],
+                lambda: ruok(self.ports.zookeeper),
+            ),
+            self._proc(
+                "kafka",
+                [
+                    broker_binary(),
+                    "broker",
+                    "--listener-url",
+                    kafka,
+                    "--advertised-listener-url",
+                    kafka,
+                    "--storage-engine",
+                    "memory://tansu/",
+                ],
+                lambda: port_open("127.0.0.1", self.ports.kafka),
+            ),
+        ]
+        for i, port in enumerate(self.ports.counters, 1):
+            procs.append(self._counter(i, port))
+        procs.append(
+            self._proc(
+                "blender",
+                [str(BIN / "blender")],
+                lambda: _http_ready(f"http://127.0.0.1:{self.ports.blender}/readyz"),
+            )
+        )
+        if self.controller:
+            procs.append(self._proc("controller", [str(BIN / "pid-controller"), "schedule"], None))
+        return procs
+
+    def _counter(self, i: int, port: int) -> ServerProcess:
+        env = {
+            "CD_COUNTER_PORT": str(port),
+            "CD_COUNTER_INSTANCE": f"counter-{i}",
+            "CD_COUNTER_ADVERTISED_HOST": "127.0.0.1",
+            "CD_COUNTER_DATA_DIR": str(self.home / f"counter-{i}"),
+        }
+        return self._proc(
+            f"counter-{i}",
+            [str(BIN / "counter-service")],
+            lambda: _http_ready(f"http://127.0.0.1:{port}/readyz"),
+            env,
+        )
+
+    def _proc(
+        self, name: str, argv: list[str], ready: object, extra: dict[str, str] | None = None
+    ) -> ServerProcess:
+        probe = ready if callable(ready) else (lambda: True)
+        return ServerProcess(
+            name,
+            argv,
+            self.logs / f"{name}.log",
+            probe,
+            env={**self.env, **(extra or {})},
+            cwd=self.home,
+        )
+
+    def check_ports(self) -> None:
+        taken = [
+            f"{name} port {port}"
+            for name, port in [
+                ("zookeeper", self.ports.zookeeper),
+                ("kafka", self.ports.kafka),
+                ("blender", self.ports.blender),
+                *[(f"counter-{i}", p) for i, p in enumerate(self.ports.counters, 1)],
+            ]
+            if port_open("127.0.0.1", port)
+        ]
+        if taken:
+            raise CDError(
+                "ports already in use: "
+                + ", ".join(taken)
+                + " (is a stack already up? `make down`, or stop what holds them)"
+            )
+
+    def up(self, progress: bool = True) -> list[ServerProcess]:
+        self.check_ports()
+        self.home.mkdir(parents=True, exist_ok=True)
+        started: list[ServerProcess] = []
+        try:
+            for proc in self.components():
+                if progress:
+                    print(f"  starting {proc.name:<11} log: {proc.log_path}", flush=True)
+                proc.start(READY_TIMEOUT)
+                started.append(proc)
+                self._save(started)
+        except BaseException:
+            stop_all(started)
+            self.pidfile.unlink(missing_ok=True)
+            raise
+        return started
+
+    def _save(self, procs: Sequence[ServerProcess]) -> None:
+        pids = {p.name: p.proc.pid for p in procs if p.proc is not None}
+        self.pidfile.write_text(json.dumps(pids))
+
+    def saved(self) -> dict[str, int]:
+        try:
+            return {str(k): int(v) for k, v in json.loads(self.pidfile.read_text()).items()}
+        except (OSError, ValueError):
+            return {}
+
+
+def stop_all(procs: Sequence[ServerProcess]) -> None:
+    for proc in reversed(procs):
+        proc.stop()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+def down(stack: Stack) -> None:
+    pids = stack.saved()
+    for name, pid in reversed(list(pids.items())):
+        if _alive(pid):
+            print(f"  stopping {name} (pid {pid})")
+            os.killpg(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 15
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if _alive(pid):
+                os.killpg(pid, signal.SIGKILL)
+    stack.pidfile.unlink(missing_ok=True)
+    print("stack is down" if pids else "no stack was up")
+
+
+def status(stack: Stack) -> int:
+    pids = stack.saved()
+    if not pids:
+        print("no stack is up (make up)")
+        return 1
+    bad = 0
+    for name, pid in pids.items():
+        alive = _alive(pid)
+        bad += not alive
+        state = "running" if alive else "DEAD"
+        print(f"  {name:<11} pid {pid:<8} {state:<8} log: {stack.logs / name}.log")
+    print(f"blender status page: http://127.0.0.1:{stack.ports.blender}/")
+    return 1 if bad else 0
+
+
+@contextmanager
+def running_stack(home: Path, *, controller: bool = False) -> Iterator[Stack]:
+    """Start the stack for the duration of a block; stop all of it whatever happens."""
+    stack = Stack(home, controller=controller)
+    procs = stack.up()
+    try:
+        yield stack
+    finally:
+        stop_all(procs)
+        stack.pidfile.unlink(missing_ok=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m services.local.stack")
+    parser.add_argument("command", choices=["up", "down", "status"])
+    parser.add_argument("--home", type=Path, default=Path(".local/stack"))
+    args = parser.parse_args(argv)
+    stack = Stack(args.home.resolve())
+    try:
+        if args.command == "up":
+            stack.up()
+            print(f"stack is up; blender status page: http://127.0.0.1:{stack.ports.blender}/")
+            print("`make status` to check it, `make down` to stop it")
+            return 0
+        if args.command == "down":
+            down(stack)
+            return 0
+        return status(stack)
+    except CDError as exc:
+        print(f"stack: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
