@@ -1,0 +1,98 @@
+"""The deployable stack: compose validated by Debian's docker-compose, manifests parsed,
+and every command they run exists in the package."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from services.settings import CommonSettings
+
+ROOT = Path(__file__).resolve().parents[3]
+SCRIPTS = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"])
+OUR_IMAGE = "controllable-distribution:latest"
+
+
+def compose_config(*extra: str) -> dict[str, Any]:
+    exe = shutil.which("docker-compose")
+    assert exe, "Debian's docker-compose is installed by scripts/bootstrap.sh"
+    out = subprocess.run(
+        [exe, "-f", str(ROOT / "docker-compose.yml"), *extra, "config"],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    config: dict[str, Any] = yaml.safe_load(out.stdout)
+    return config
+
+
+def test_compose_is_valid_and_runs_only_our_commands() -> None:
+    services = compose_config()["services"]
+    assert {"zookeeper", "kafka", "topics", "setup", "blender", "controller"} <= set(services)
+    assert services["zookeeper"]["image"].startswith("zookeeper:")
+    assert services["kafka"]["image"].startswith("apache/kafka:")
+    for name in ("zookeeper", "kafka"):
+        assert "healthcheck" in services[name], name
+    ours = {n: s for n, s in services.items() if s.get("image") == OUR_IMAGE}
+    counters = [n for n, s in ours.items() if s.get("command") == ["counter-service"]]
+    assert len(counters) == 2
+    assert services["controller"]["command"] == ["pid-controller", "schedule"]
+    for name, svc in ours.items():
+        if "command" in svc and "entrypoint" not in svc:
+            assert svc["command"][0] in SCRIPTS, f"{name} runs {svc['command'][0]}"
+    setup_script = " ".join(services["setup"]["command"])
+    assert "cdctl targets" in setup_script
+
+
+def test_compose_creates_the_topics_the_services_use() -> None:
+    script = " ".join(compose_config()["services"]["topics"]["command"])
+    defaults = CommonSettings()
+    for topic in (
+        defaults.kafka_topic,
+        defaults.dlq_topic,
+        f"{defaults.kafka_topic}.counter-changelog",
+    ):
+        assert f"--topic {topic} " in script
+
+
+@pytest.mark.parametrize("manifest", sorted((ROOT / "services/deploy/k8s").glob("*.yaml")))
+def test_kubernetes_manifests_parse_and_use_our_commands(manifest: Path) -> None:
+    docs = [d for d in yaml.safe_load_all(manifest.read_text()) if d]
+    assert docs
+    for doc in docs:
+        assert {"apiVersion", "kind", "metadata"} <= set(doc)
+        spec = doc.get("spec", {})
+        pod = spec.get("jobTemplate", {}).get("spec", spec).get("template", {}).get("spec", {})
+        for container in pod.get("containers", []):
+            assert container["command"][0] in SCRIPTS
+
+
+def test_counter_runs_as_statefulset_and_controller_as_cronjob() -> None:
+    kinds = {
+        d["metadata"]["name"]: d["kind"]
+        for m in (ROOT / "services/deploy/k8s").glob("*.yaml")
+        for d in yaml.safe_load_all(m.read_text())
+        if d
+    }
+    assert kinds["counter-service"] in {"StatefulSet", "Service"}
+    assert "StatefulSet" in {
+        d["kind"]
+        for d in yaml.safe_load_all((ROOT / "services/deploy/k8s/counter-service.yaml").read_text())
+    }
+    assert kinds["pid-controller"] == "CronJob"
+    assert "pid-controller run" in (ROOT / "services/deploy/crontab").read_text()
+
+
+def test_dockerfile_is_slim_and_non_root() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    assert "FROM python:3.11-slim" in text
+    assert "\nUSER cd\n" in text
+    for package in ("services", "blender", "counter_service", "pid_controller"):
+        assert f"COPY {package} ./{package}" in text
