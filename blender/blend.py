@@ -71,3 +71,25 @@ def select_top(blended: FloatArray, k: int) -> npt.NDArray[np.bool_]:
     equal = blended == kth
     selected: npt.NDArray[np.bool_] = above | (equal & (np.cumsum(equal, axis=1) <= room))
     return selected
+
+
+def rank_top(blended: FloatArray, limit: int | None = None) -> IntArray:
+    """Exactly :func:`rank`'s result, faster when ``limit`` is well below the length.
+
+    Below about a thousand entries a full stable sort is cheaper than the extra
+    array passes (measured). Otherwise a partition finds the ``limit``-th largest
+    value; everything above it is in, values equal to it fill the remaining places
+    in input order (the stable order's choice), and only those ``limit`` indices
+    are sorted.
+    """
+    n = blended.shape[0]
+    if limit is None or n < 1000 or limit * 4 >= n:
+        return rank(blended, limit)
+    if limit <= 0:
+        return np.empty(0, dtype=np.intp)
+    kth = np.partition(blended, n - limit)[n - limit]
+    above = np.flatnonzero(blended > kth)
+    equal = np.flatnonzero(blended == kth)[: limit - above.size]
+    chosen = np.sort(np.concatenate([above, equal]))
+    ordered: IntArray = chosen[np.argsort(-blended[chosen], kind="stable")]
+    return ordered

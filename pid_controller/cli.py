@@ -22,12 +22,12 @@ import orjson
 from pid_controller.runner import ControllerConfig, RunResult, run_once
 from pid_controller.schedule import schedule
 from pid_controller.step import Bounds, Gains
-from pid_controller.windows import parse_iso
 from services import logs
 from services.cdctl import render
 from services.docstore import read_constants
 from services.errors import CDError, InvalidInputError
 from services.settings import ControllerSettings, load
+from services.timebuckets import parse_time
 from services.zk import ZkStore
 
 
@@ -54,12 +54,7 @@ def _print_result(result: RunResult, dry_run: bool) -> None:
 
 
 def _run(store: ZkStore, settings: ControllerSettings, args: argparse.Namespace) -> int:
-    at = None
-    if args.at:
-        try:
-            at = parse_iso(args.at)
-        except ValueError as exc:
-            raise InvalidInputError("--at", str(exc)) from exc
+    at = datetime.fromtimestamp(parse_time(args.at, "--at"), UTC) if args.at else None
     result = run_once(store, config_from(settings), at=at, dry_run=args.dry_run)
     _print_result(result, args.dry_run)
     return 0

@@ -27,7 +27,6 @@ from pid_controller.step import (
     control_step,
     counts_by_policy,
 )
-from pid_controller.windows import iso, parse_iso, window_end_at
 from services.docstore import read_paused, read_targets
 from services.documents import ConstantsDocument, Diagnostic, TargetsDocument
 from services.errors import InvalidInputError, VersionConflictError
@@ -39,6 +38,7 @@ from services.ledger import (
     publish,
     read_ledger,
 )
+from services.timebuckets import iso, last_full_window_end, parse_time
 from services.zk import ZkStore
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ def previous_states(state: ControllerStateDocument) -> dict[str, dict[str, TypeS
 
 def _already_done(ledger: Ledger, end: int) -> bool:
     done = ledger.state.window_end
-    return done is not None and parse_iso(done).timestamp() >= end
+    return done is not None and parse_time(done, "controller state window_end") >= end
 
 
 def wait_for_counts(
@@ -215,7 +215,7 @@ def run_once(
     paused = read_paused(store)
     if paused is not None:
         return RunResult("paused", f"paused since {paused.since}: {paused.reason}; nothing written")
-    end = window_end_at(at or clock(), config.interval)
+    end = last_full_window_end(int((at or clock()).timestamp()), config.interval)
     targets = read_targets(store)
     if not targets.doc.policies:
         raise InvalidInputError("targets", "no targets set (cdctl targets set POLICY TYPE=SHARE)")

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from pid_controller.runner import RunResult
-from pid_controller.windows import iso
 from services.errors import CDError
+from services.timebuckets import iso
 
 log = logging.getLogger(__name__)
 

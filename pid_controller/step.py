@@ -144,11 +144,13 @@ def type_step(
     d = 0.0 if prev.measurement is None else -gains.kd * (measurement - prev.measurement) + 0.0
     integral = prev.integral + error
     raw = p + gains.ki * integral + d
-    # Conditional integration: an error that would push u further past a bound
-    # is not accumulated, so the integral cannot wind up while saturated.
-    if (raw > bounds.hi and error > 0) or (raw < bounds.lo and error < 0):
+    # Conditional integration: an error that would push u to or past a bound
+    # is not accumulated, so the integral cannot wind up while saturated. ``u``
+    # still goes to the bound: recomputing it from the un-integrated sum would
+    # park it just short of the bound for as long as the error lasts, never
+    # using the last of its range and never reporting the saturation.
+    if (raw >= bounds.hi and error > 0) or (raw <= bounds.lo and error < 0):
         integral = prev.integral
-        raw = p + gains.ki * integral + d
     u = bounds.clamp(raw)
     saturated: Saturation | None = None
     if u >= bounds.hi and error > 0:

@@ -75,6 +75,22 @@ class CounterSettings(CommonSettings):
     counter_bucket_seconds: int = Field(default=60, ge=1)
     counter_retention_hours: int = Field(default=192, ge=1)
     counter_advertised_host: str = ""
+    # Internals: empty changelog topic means "<CD_KAFKA_TOPIC>.counter-changelog", so
+    # two deployments sharing one broker never share a changelog.
+    counter_changelog_topic: str = ""
+    counter_changelog_partitions: int = Field(default=1, ge=1)
+    counter_topic_replication: int = Field(default=1, ge=1)
+    counter_batch_size: int = Field(default=10_000, ge=1, le=1_000_000)
+    counter_fetch_backoff_ms: int = Field(default=10, ge=0)
+    counter_allowed_lateness_seconds: int = Field(default=5, ge=0)
+
+    @property
+    def changelog_topic(self) -> str:
+        return self.counter_changelog_topic or f"{self.kafka_topic}.counter-changelog"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.counter_advertised_host}:{self.counter_port}"
 
     @model_validator(mode="after")
     def _default_instance(self) -> CounterSettings:
@@ -87,8 +103,8 @@ class CounterSettings(CommonSettings):
 
 class ControllerSettings(CommonSettings):
     controller_interval_seconds: int = Field(default=3600, ge=1)
-    controller_kp: float = 0.15
-    controller_ki: float = 0.35
+    controller_kp: float = 0.0
+    controller_ki: float = 0.375
     controller_kd: float = 0.0
     controller_u_min: float = -5.0
     controller_u_max: float = 5.0

@@ -183,11 +183,13 @@ class ZkStore:
             connection_retry=KazooRetry(max_tries=-1, delay=0.2, max_delay=2.0),
             command_retry=KazooRetry(max_tries=3, delay=0.1, max_delay=1.0),
         )
+        self._stopping = False
         self.client.add_listener(self._on_state)
 
-    @staticmethod
-    def _on_state(state: str) -> None:
+    def _on_state(self, state: str) -> None:
         # Listeners run on kazoo's event thread: log only, never block.
+        if self._stopping:
+            return
         if state == KazooState.SUSPENDED:
             log.warning("zookeeper connection suspended; session may still recover")
         elif state == KazooState.LOST:
@@ -205,6 +207,7 @@ class ZkStore:
         self.client.start_async()
 
     def stop(self) -> None:
+        self._stopping = True
         try:
             self.client.stop()
             self.client.close()

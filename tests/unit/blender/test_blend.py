@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from blender.blend import apply_constants, offsets_for, rank, select_top
+from blender.blend import apply_constants, offsets_for, rank, rank_top, select_top
 
 TYPES = ["video", "image", "fresh"]
 
@@ -75,3 +75,15 @@ def test_select_top_agrees_with_rank_under_ties(rows: int, cols: int, k: int, rn
         expected[rank(blended[r], k)] = True
         assert mask[r].tolist() == expected.tolist()
         assert mask[r].sum() == min(k, cols)
+
+
+@given(
+    st.integers(0, 3000),
+    st.integers(0, 2**32 - 1),
+    st.none() | st.integers(0, 800),
+)
+def test_rank_top_equals_rank(n: int, seed: int, limit: int | None) -> None:
+    # Few distinct values so ties straddle the cut; long arrays take the partition path.
+    values = np.array([-2.0, -1.0, -0.0, 0.0, 0.5, 3.0])
+    blended = np.random.default_rng(seed).choice(values, size=n)
+    assert rank_top(blended, limit).tolist() == rank(blended, limit).tolist()

@@ -1,0 +1,322 @@
+"""Benchmark: the real blender against a minimal parse-and-echo baseline.
+
+Usage: ``python -m bench.blender [--seconds 10] [--concurrency 16] [--sizes 50,500,5000]
+[--limit 50|none] [--rounds 5]``
+
+Starts a real ZooKeeper (Debian's package) with a constants document, the real
+``blender`` command (uvicorn, one worker) and a baseline server (uvicorn and a
+bare Starlette route that decodes the same body with orjson and returns it), then
+drives each with the same keep-alive connections and prints latency percentiles,
+requests per second, the blender/baseline ratio, and the blender's server-side
+p99 taken from its ``Server-Timing`` header.
+
+The load generator is a minimal HTTP/1.1 client on raw asyncio streams rather
+than httpx: on a small machine it shares the cores with the server, and a heavy
+client would mostly measure itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+# Runs as ``python bench/blender.py`` too, where the repository is not on the path.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from services.documents import ConstantsDocument, dump_document, validate_document
+from services.local.process import ServerProcess, free_port, port_open
+from services.local.zookeeper import ZooKeeperServer
+from services.zk import ZkStore
+
+TYPES = ("video", "image", "fresh", "product", "idea", "story")
+ROOT = "/bench-blender"
+
+
+def constants_document() -> ConstantsDocument:
+    return validate_document(
+        ConstantsDocument,
+        {
+            "schema": 1,
+            "generation": 42,
+            "computed_at": "2026-11-22T15:00:04Z",
+            "policies": {
+                "default": {"video": 0.31, "fresh": -0.12, "product": 0.05},
+                "video_heavy": {"video": 0.9},
+            },
+        },
+    )
+
+
+def request_body(n: int, rng: random.Random, limit: int | None) -> bytes:
+    candidates = [
+        {"id": f"pin-{i:06d}", "content_type": rng.choice(TYPES), "score": rng.gauss(-2.0, 1.0)}
+        for i in range(n)
+    ]
+    return orjson.dumps({"experiment_group": "control", "limit": limit, "candidates": candidates})
+
+
+# --- the baseline server ---------------------------------------------------------
+
+
+def run_baseline(port: int) -> None:
+    """Same HTTP stack, no blender logic: decode the body with orjson and return it."""
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    async def echo(request: Request) -> Response:
+        return Response(
+            orjson.dumps(orjson.loads(await request.body())), media_type="application/json"
+        )
+
+    app = Starlette(routes=[Route("/v1/blend", echo, methods=["POST"])])
+    uvicorn.run(app, host="127.0.0.1", port=port, access_log=False, log_level="warning")
+
+
+# --- the load generator ----------------------------------------------------------
+
+
+@dataclass
+class Result:
+    latencies: list[float]
+    server_ms: list[float]
+    seconds: float
+    errors: int
+
+    def pct(self, values: list[float], p: float) -> float:
+        ordered = sorted(values)
+        return ordered[min(len(ordered) - 1, int(p * len(ordered)))] if ordered else float("nan")
+
+    def add(self, other: Result) -> None:
+        self.latencies += other.latencies
+        self.server_ms += other.server_ms
+        self.seconds += other.seconds
+        self.errors += other.errors
+
+    @property
+    def rps(self) -> float:
+        return len(self.latencies) / self.seconds
+
+
+async def _one_connection(
+    port: int, request: bytes, stop_at: float, out: Result, record: bool
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while time.perf_counter() < stop_at:
+            started = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length, status, timing = _parse_head(head)
+            await reader.readexactly(length)
+            if not record:
+                continue
+            out.latencies.append(time.perf_counter() - started)
+            if status != 200:
+                out.errors += 1
+            if timing is not None:
+                out.server_ms.append(timing)
+    finally:
+        writer.close()
+
+
+def _parse_head(head: bytes) -> tuple[int, int, float | None]:
+    lines = head.split(b"\r\n")
+    status = int(lines[0].split(b" ", 2)[1])
+    length, timing = 0, None
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"content-length":
+            length = int(value)
+        elif name == b"server-timing":
+            timing = float(value.split(b"blend;dur=")[1].split(b",")[0])
+    return length, status, timing
+
+
+async def drive(port: int, body: bytes, seconds: float, concurrency: int) -> Result:
+    request = (
+        b"POST /v1/blend HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
+    warm = Result([], [], 0.0, 0)
+    await asyncio.gather(
+        *(
+            _one_connection(port, request, time.perf_counter() + 0.3, warm, False)
+            for _ in range(concurrency)
+        )
+    )
+    result = Result([], [], seconds, 0)
+    stop_at = time.perf_counter() + seconds
+    start = time.perf_counter()
+    await asyncio.gather(
+        *(_one_connection(port, request, stop_at, result, True) for _ in range(concurrency))
+    )
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+# --- orchestration ---------------------------------------------------------------
+
+
+def _ready(port: int, path: str) -> bool:
+    if not port_open("127.0.0.1", port):
+        return False
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+@dataclass
+class Server:
+    process: ServerProcess
+    port: int
+
+
+def start_servers(workdir: Path, zk: ZooKeeperServer) -> tuple[Server, Server]:
+    blender_port, baseline_port = free_port(), free_port()
+    env = {
+        "CD_ZK_HOSTS": zk.hosts,
+        "CD_ZK_ROOT": ROOT,
+        "CD_BLENDER_HOST": "127.0.0.1",
+        "CD_BLENDER_PORT": str(blender_port),
+        "CD_BLENDER_CACHE_PATH": str(workdir / "constants.cache.json"),
+        "CD_LOG_LEVEL": "WARNING",
+    }
+    blender = ServerProcess(
+        "blender",
+        [sys.executable, "-m", "blender.cli"],
+        workdir / "blender.log",
+        lambda: _ready(blender_port, "/readyz"),
+        env=env,
+    )
+    baseline = ServerProcess(
+        "baseline",
+        [sys.executable, "-m", "bench.blender", "--baseline-server", str(baseline_port)],
+        workdir / "baseline.log",
+        lambda: port_open("127.0.0.1", baseline_port),
+    )
+    cwd = Path(__file__).resolve().parent.parent
+    blender.cwd = baseline.cwd = cwd
+    blender.start()
+    baseline.start()
+    return Server(blender, blender_port), Server(baseline, baseline_port)
+
+
+def check_blender(port: int, body: bytes, expected_results: int) -> None:
+    """Fail loudly if the blender is not using the constants (a benchmark of errors is void)."""
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/blend", data=body, method="POST")
+    with urllib.request.urlopen(req, timeout=10) as response:
+        answer = orjson.loads(response.read())
+    if answer["constants_generation"] != 42 or len(answer["results"]) != expected_results:
+        raise SystemExit(f"blender answered unexpectedly: {str(answer)[:200]}")
+
+
+def run(seconds: float, concurrency: int, sizes: list[int], limit: int | None, rounds: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-blender-") as tmp:
+        workdir = Path(tmp)
+        zk = ZooKeeperServer(workdir / "zookeeper")
+        zk.start()
+        try:
+            with ZkStore(zk.hosts, ROOT) as store:
+                store.create(store.paths.constants, dump_document(constants_document()))
+            blender, baseline = start_servers(workdir, zk)
+            try:
+                rows = measure(blender, baseline, seconds, concurrency, sizes, limit, rounds)
+            finally:
+                blender.process.stop()
+                baseline.process.stop()
+        finally:
+            zk.stop()
+    print_table(rows, seconds, concurrency, limit)
+
+
+def measure(
+    blender: Server,
+    baseline: Server,
+    seconds: float,
+    concurrency: int,
+    sizes: list[int],
+    limit: int | None,
+    rounds: int,
+) -> list[tuple[int, Result, Result]]:
+    """Alternate short rounds of blender and baseline, so that load from anything
+    else on the machine falls on both alike instead of on whichever ran second."""
+    rng = random.Random(7)
+    rows = []
+    for n in sizes:
+        body = request_body(n, rng, limit)
+        check_blender(blender.port, body, min(n, limit or n))
+        print(f"{n} candidates ({len(body)} bytes)...", file=sys.stderr, flush=True)
+        totals = {"blender": Result([], [], 0.0, 0), "baseline": Result([], [], 0.0, 0)}
+        for _ in range(rounds):
+            for name, server in (("blender", blender), ("baseline", baseline)):
+                totals[name].add(
+                    asyncio.run(drive(server.port, body, seconds / rounds, concurrency))
+                )
+        rows.append((n, totals["blender"], totals["baseline"]))
+    return rows
+
+
+def print_table(
+    rows: list[tuple[int, Result, Result]], seconds: float, concurrency: int, limit: int | None
+) -> None:
+    print(
+        f"\n{concurrency} connections, {seconds:g} s per server and size (alternating rounds), "
+        f"limit {limit if limit is not None else 'none'}, one uvicorn worker each, "
+        f"{os.cpu_count()} CPUs shared with the load generator\n"
+    )
+    header = (
+        f"{'cands':>6} | {'server':>8} | {'p50 ms':>7} | {'p99 ms':>7} | {'req/s':>8} | "
+        f"{'errors':>6} | {'srv p50':>7} | {'srv p99':>7} | {'rps ratio':>9}"
+    )
+    print(header)
+    print("-" * len(header))
+    for n, blended, base in rows:
+        for name, res in (("blender", blended), ("baseline", base)):
+            ratio = f"{blended.rps / base.rps:9.2f}" if name == "blender" else " " * 9
+            srv50 = f"{res.pct(res.server_ms, 0.50):7.3f}" if res.server_ms else f"{'-':>7}"
+            srv99 = f"{res.pct(res.server_ms, 0.99):7.3f}" if res.server_ms else f"{'-':>7}"
+            print(
+                f"{n:>6} | {name:>8} | {res.pct(res.latencies, 0.5) * 1000:7.2f} | "
+                f"{res.pct(res.latencies, 0.99) * 1000:7.2f} | {res.rps:8.0f} | "
+                f"{res.errors:>6} | {srv50} | {srv99} | {ratio}"
+            )
+    print(
+        "\np50/p99: client-side latency; srv p50/p99: the blender's own time from the "
+        "whole body received to the response ready (Server-Timing 'blend'), in ms."
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--sizes", default="50,500,5000")
+    parser.add_argument("--limit", default="50", help="request limit, or 'none' for all")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--baseline-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.baseline_server:
+        run_baseline(args.baseline_server)
+        return
+    limit = None if args.limit == "none" else int(args.limit)
+    run(args.seconds, args.concurrency, [int(s) for s in args.sizes.split(",")], limit, args.rounds)
+
+
+if __name__ == "__main__":
+    main()

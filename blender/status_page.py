@@ -1,0 +1,136 @@
+"""The HTML status page at ``GET /``: what a person on call wants at a glance.
+
+Plain server-rendered HTML with inline style and no external assets, so it
+works from inside any network. Every value from the constants document is
+escaped: group and type names are validated, but diagnostics may carry
+superset fields written by other tools.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from html import escape
+from typing import Any
+
+from blender.constants_source import Snapshot
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;margin:2em;color:#222}
+table{border-collapse:collapse;margin:0.5em 0 1.5em}
+th,td{border:1px solid #ccc;padding:0.25em 0.6em;text-align:right}
+th:first-child,td:first-child{text-align:left}
+.warn{background:#fff3cd;color:#7a4b00}.bad{background:#f8d7da;color:#842029}
+.ok{color:#0f5132}
+"""
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return escape(str(value))
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _when(epoch: float | None) -> str:
+    if epoch is None:
+        return "–"
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _summary(snap: Snapshot, now: float, connected: bool | None) -> str:
+    doc = snap.doc
+    zk = {True: "connected", False: "disconnected", None: "not used"}[connected]
+    zk_class = "ok" if connected or connected is None else "warn"
+    rows = [
+        ("Source", escape(snap.source), "" if snap.source != "none" else "warn"),
+        ("ZooKeeper", zk, zk_class),
+        ("Generation", _fmt(snap.generation), ""),
+        ("Computed at", _fmt(doc.computed_at if doc else None), ""),
+        ("Age", _age(snap.age_seconds(now)), ""),
+        ("Window end", _fmt(doc.window_end if doc else None), ""),
+        ("Rolled back from", _fmt(doc.rolled_back_from if doc else None), ""),
+        ("Ready", "yes" if snap.ready else "no", "" if snap.ready else "warn"),
+    ]
+    if snap.last_error:
+        rows.append(
+            ("Last error", f"{escape(snap.last_error)} ({_when(snap.last_error_at)})", "bad")
+        )
+    body = "".join(
+        f'<tr><th>{name}</th><td class="{cls}">{value}</td></tr>' for name, value, cls in rows
+    )
+    return f"<table>{body}</table>"
+
+
+def _constants(snap: Snapshot) -> str:
+    if snap.doc is None or not snap.doc.policies:
+        return "<p>No constants: every type blends with 0.</p>"
+    parts = []
+    for policy, constants in sorted(snap.doc.policies.items()):
+        rows = "".join(
+            f"<tr><td>{escape(t)}</td><td>{u:+.4f}</td></tr>" for t, u in sorted(constants.items())
+        )
+        parts.append(
+            f"<h3>Policy {escape(policy)}</h3>"
+            f"<table><tr><th>Type</th><th>Constant u</th></tr>{rows}</table>"
+        )
+    return "".join(parts)
+
+
+_DIAG_COLUMNS = ("target", "share", "impressions", "error", "p", "i", "d", "saturated", "skipped")
+
+
+def _diagnostics(snap: Snapshot) -> str:
+    if snap.doc is None or not snap.doc.diagnostics:
+        return "<p>No diagnostics in the constants document.</p>"
+    head = "".join(f"<th>{c}</th>" for c in ("policy", "type", *_DIAG_COLUMNS))
+    rows = []
+    for policy, types in sorted(snap.doc.diagnostics.items()):
+        for type_name, diag in sorted(types.items()):
+            cells = "".join(f"<td>{_fmt(getattr(diag, c, None))}</td>" for c in _DIAG_COLUMNS)
+            cls = ' class="warn"' if diag.saturated else ""
+            rows.append(
+                f"<tr{cls}><td>{escape(policy)}</td><td>{escape(type_name)}</td>{cells}</tr>"
+            )
+    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+
+
+def _warnings(snap: Snapshot) -> str:
+    if snap.doc is None:
+        return ""
+    items = [
+        f"<li>{escape(policy)}/{escape(t)}: saturated at the {escape(d.saturated)} bound; "
+        "the target is outside the controllable range</li>"
+        for policy, types in sorted(snap.doc.diagnostics.items())
+        for t, d in sorted(types.items())
+        if d.saturated
+    ]
+    if not items:
+        return ""
+    return f'<div class="warn"><h2>Warnings</h2><ul>{"".join(items)}</ul></div>'
+
+
+def render_status_page(snap: Snapshot, now: float, connected: bool | None) -> str:
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        "<title>blender status</title>"
+        f"<style>{_STYLE}</style></head><body>"
+        "<h1>Blender</h1>"
+        f"{_summary(snap, now, connected)}"
+        f"{_warnings(snap)}"
+        f"<h2>Constants</h2>{_constants(snap)}"
+        f"<h2>Last diagnostics</h2>{_diagnostics(snap)}"
+        '<p><a href="/v1/constants">/v1/constants</a> · <a href="/metrics">/metrics</a> · '
+        '<a href="/openapi.json">OpenAPI</a></p>'
+        "</body></html>"
+    )

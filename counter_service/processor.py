@@ -1,0 +1,337 @@
+"""The consume loop: source batch -> dead letters -> one changelog record per partition.
+
+The loop never writes counts itself; it only publishes what a range of source
+offsets adds (changelog.py explains why that is exact). Ownership of a
+partition starts with a fence: the instance waits until it has read the
+changelog through its own fence, then starts at the *materialised* next offset,
+not at the group's committed offset (those commits are only for monitoring).
+When the follower reports one of our records skipped (a zombie or the previous
+owner got there first), the partition is fenced and re-seeked the same way.
+
+Dead letters of a range are flushed before the changelog record that covers
+the range is produced, so a crash can duplicate a dead letter (recognisable by
+``cd-source``) but never lose one.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+
+from counter_service import changelog
+from counter_service.changelog import Record
+from counter_service.events import Rejection, Validator
+from counter_service.restore import ChangelogFollower
+from services import kafka
+from services.errors import UpstreamError
+from services.retry import Retry
+
+log = logging.getLogger(__name__)
+
+FENCE_TIMEOUT = 30.0
+# Each heartbeat is a changelog record every restore replays: few, but enough for
+# complete_through to follow an idle partition within seconds.
+HEARTBEAT_SECONDS = 5.0
+COMMIT_SECONDS = 1.0
+
+
+@dataclass
+class Topics:
+    source: str
+    dlq: str
+    changelog: str
+    changelog_partitions: int
+
+
+@dataclass
+class Ownership:
+    """What this instance believes about one owned source partition."""
+
+    position: int  # next source offset the next record will start at
+    generation: int
+    idle_ms: int = -1  # when last seen fully read (position at the fetch's high mark)
+    last_heartbeat: float = 0.0
+
+
+@dataclass
+class Processor:
+    consumer: Consumer
+    producer: Producer
+    follower: ChangelogFollower
+    validator: Validator
+    topics: Topics
+    writer: str
+    batch_size: int
+    clock: Callable[[], float] = time.time
+    retry: Retry = field(default_factory=lambda: Retry(attempts=8, deadline=60.0))
+    owned: dict[int, Ownership] = field(default_factory=dict)
+    generations: dict[int, int] = field(default_factory=dict)
+    assigned: bool = False  # a first assignment (possibly empty) arrived: readiness
+    stopping: threading.Event = field(default_factory=threading.Event)
+    _resync: queue.SimpleQueue[tuple[int, int]] = field(default_factory=queue.SimpleQueue)
+    _last_commit: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.follower.on_skipped_own = self._skipped
+
+    def subscribe(self) -> None:
+        with kafka.translated(f"subscribing to {self.topics.source}"):
+            self.consumer.subscribe(
+                [self.topics.source],
+                on_assign=self._on_assign,
+                on_revoke=self._on_revoke,
+                on_lost=self._on_lost,
+            )
+
+    def _skipped(self, record: Record) -> None:
+        # Runs on the follower thread: hand over, never touch the consumer here.
+        self._resync.put((record.partition, record.generation))
+
+    def _cpart(self, partition: int) -> int:
+        return changelog.changelog_partition(partition, self.topics.changelog_partitions)
+
+    def _wait_fence(self, partitions: list[int]) -> None:
+        """Block until the changelog is read through fresh fences for ``partitions``."""
+        while True:
+            waiter = self.follower.fence({self._cpart(p) for p in partitions})
+            with kafka.translated("flushing fences"):
+                self.producer.flush(FENCE_TIMEOUT)
+            if waiter.wait(FENCE_TIMEOUT):
+                return
+            if self.follower.failure is not None:
+                raise UpstreamError("changelog follower failed") from self.follower.failure
+            if self.stopping.is_set():
+                raise UpstreamError("stopping while waiting for a changelog fence")
+            log.warning(
+                "fence for partitions %s not read back in %ss; retrying", partitions, FENCE_TIMEOUT
+            )
+
+    def _take(self, partitions: list[int]) -> list[TopicPartition]:
+        self._wait_fence(partitions)
+        assignment = []
+        for p in partitions:
+            generation = self.generations.get(p, 0) + 1
+            self.generations[p] = generation
+            position = self.follower.state.next_offset(p)
+            self.owned[p] = Ownership(position, generation)
+            assignment.append(TopicPartition(self.topics.source, p, position))
+        return assignment
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        numbers = sorted(tp.partition for tp in partitions)
+        log.info(
+            "assigned %s partitions %s; reading the changelog through a fence",
+            self.topics.source,
+            numbers,
+        )
+        consumer.assign(self._take(numbers))
+        self.assigned = True
+        log.info("now counting %s", {p: self.owned[p].position for p in numbers})
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Flush first so our last records precede the next owner's fence.
+        self.producer.flush(10.0)
+        self.commit(asynchronous=False)
+        self._release(consumer, partitions)
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._release(consumer, partitions)
+
+    def _release(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            self.owned.pop(tp.partition, None)
+        log.info("released partitions %s", sorted(tp.partition for tp in partitions))
+        consumer.unassign()
+
+    def step(self) -> None:
+        self._handle_resyncs()
+        messages = self.consumer.consume(self.batch_size, 0.5)
+        now = self.clock()
+        by_partition: dict[int, list[Message]] = {}
+        for msg in messages:
+            partition, offset = msg.partition() or 0, msg.offset() or 0
+            if msg.error() is not None:
+                self._on_error(msg)
+                continue
+            own = self.owned.get(partition)
+            if own is None or offset < own.position:
+                continue  # revoked, or prefetched before a seek: another record covers it
+            by_partition.setdefault(partition, []).append(msg)
+        for partition, batch in by_partition.items():
+            self._process(partition, batch, now)
+        self._mark_idle(set(by_partition), now)
+        self._heartbeats(now)
+        if now - self._last_commit >= COMMIT_SECONDS:
+            self.commit(asynchronous=True)
+
+    def _mark_idle(self, busy: set[int], now: float) -> None:
+        """A partition is idle when we stand at the high mark of its last fetch response.
+
+        That mark comes from the fetch itself (librdkafka's cached value), which is
+        exact on Tansu, unlike the ListOffsets answer. End-of-partition events
+        would say the same but halve the consumer's rate on Tansu.
+        """
+        for partition, own in self.owned.items():
+            if partition in busy:
+                continue
+            _, high = self.consumer.get_watermark_offsets(
+                TopicPartition(self.topics.source, partition), cached=True
+            )
+            own.idle_ms = int(now * 1000) if 0 <= high <= own.position else -1
+
+    def _on_error(self, msg: Message) -> None:
+        error = msg.error()
+        if error is None or error.code() == KafkaError._PARTITION_EOF:
+            return
+        log.error(
+            "%s/%s@%s: consumer error: %s", msg.topic(), msg.partition(), msg.offset(), error.str()
+        )
+
+    def _process(self, partition: int, batch: list[Message], now: float) -> None:
+        own = self.owned[partition]
+        result = self.validator.batch([m.value() for m in batch], int(now * 1000))
+        if result.rejections:
+            self._dead_letters(batch, result.rejections)
+        last = (batch[-1].offset() or 0) + 1
+        record = changelog.data_record(
+            partition,
+            own.position,
+            last,
+            self.writer,
+            own.generation,
+            result.counts,
+            counted=result.counted,
+            rejected=len(result.rejections),
+            max_ts=result.max_ts,
+        )
+        self._produce_record(record)
+        own.position = last
+        own.idle_ms = -1
+
+    def _produce_record(self, record: Record) -> None:
+        def delivered(err: KafkaError | None, _msg: Message) -> None:
+            if err is not None:
+                log.error(
+                    "changelog record for %s/%s [%s, %s) lost: %s",
+                    self.topics.source,
+                    record.partition,
+                    record.from_offset,
+                    record.to_offset,
+                    err.str(),
+                )
+                self._resync.put((record.partition, record.generation))
+
+        payload = changelog.encode(record)
+        cpart = self._cpart(record.partition)
+        key = changelog.record_key(record.partition)
+        while True:
+            try:
+                self.producer.produce(
+                    self.topics.changelog, payload, key, partition=cpart, on_delivery=delivered
+                )
+                break
+            except BufferError:
+                self.producer.poll(0.05)  # local queue full: let deliveries drain
+        self.producer.poll(0)
+
+    def _dead_letters(self, batch: list[Message], rejections: list[Rejection]) -> None:
+        failures: list[str] = []
+
+        def delivered(err: KafkaError | None, _msg: Message) -> None:
+            if err is not None:
+                failures.append(err.str())
+
+        def send() -> None:
+            failures.clear()
+            for rejection in rejections:
+                msg = batch[rejection.index]
+                log.info(
+                    "%s/%s@%s: rejected (%s): %s",
+                    msg.topic(),
+                    msg.partition(),
+                    msg.offset(),
+                    rejection.reason,
+                    rejection.detail,
+                )
+                headers = [
+                    *(msg.headers() or []),
+                    ("cd-error", rejection.reason),
+                    ("cd-error-detail", rejection.detail),
+                    ("cd-source", f"{msg.topic()}/{msg.partition()}/{msg.offset()}"),
+                ]
+                self.producer.produce(
+                    self.topics.dlq,
+                    msg.value(),
+                    msg.key(),
+                    headers=headers,
+                    timestamp=max(0, msg.timestamp()[1]),  # 0: broker time if none
+                    on_delivery=delivered,
+                )
+            remaining = self.producer.flush(30.0)
+            if failures or remaining:
+                raise UpstreamError(
+                    f"dead letters not delivered: {failures[:3]} ({remaining} queued)"
+                )
+
+        self.retry(send)
+
+    def _heartbeats(self, now: float) -> None:
+        for partition, own in self.owned.items():
+            if own.idle_ms < 0 or now - own.last_heartbeat < HEARTBEAT_SECONDS:
+                continue
+            own.last_heartbeat = now
+            record = changelog.heartbeat(
+                partition, own.position, self.writer, own.generation, own.idle_ms
+            )
+            self._produce_record(record)
+
+    def _handle_resyncs(self) -> None:
+        stale: set[int] = set()
+        while not self._resync.empty():
+            partition, generation = self._resync.get()
+            own = self.owned.get(partition)
+            if own is not None and own.generation == generation:
+                stale.add(partition)
+        if not stale:
+            return
+        log.warning(
+            "our changelog records for %s were skipped: re-reading through a fence", sorted(stale)
+        )
+        for tp in self._take(sorted(stale)):
+            with kafka.translated(f"seeking {tp.topic}/{tp.partition}"):
+                self.consumer.seek(tp)
+
+    def commit(self, *, asynchronous: bool) -> None:
+        """Commit the applied (materialised) offsets: only what is fully counted."""
+        self._last_commit = self.clock()
+        offsets = [
+            TopicPartition(self.topics.source, p, self.follower.state.next_offset(p))
+            for p in self.owned
+            if self.follower.state.next_offset(p) > 0
+        ]
+        if not offsets:
+            return
+        try:
+            if asynchronous:
+                self.consumer.commit(offsets=offsets, asynchronous=True)
+            else:
+                self.consumer.commit(offsets=offsets, asynchronous=False)
+        except Exception as exc:  # a failed commit only delays monitoring, never counting
+            log.warning("committing offsets failed: %s", exc)
+
+    def finish(self) -> None:
+        """Graceful stop: the last batch is done; make sure its records are applied."""
+        with kafka.translated("flushing the producer"):
+            self.producer.flush(30.0)
+        if self.owned:
+            waiter = self.follower.fence({self._cpart(p) for p in self.owned})
+            self.producer.flush(10.0)
+            waiter.wait(10.0)
+        self.commit(asynchronous=False)
+        self.consumer.close()

@@ -1,0 +1,259 @@
+"""``cd-simulate``: run a scenario through the closed loop and report how it held.
+
+Exit codes: 0 done, 2 bad input (a scenario file, a flag) or an unavailable
+mode (``--live``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from pid_controller.simulator import tune as tuning
+from pid_controller.simulator.engine import RunResult, default_gains, simulate
+from pid_controller.simulator.plot import plot_convergence
+from pid_controller.simulator.report import Row, event_rows, row_of, write_report
+from pid_controller.simulator.scenario import Scenario, load_scenario, shipped
+from pid_controller.step import ErrorSpace
+from services.errors import InvalidInputError
+
+# Below this many candidate draws a run takes a few seconds and worker
+# processes would cost more to start than they save.
+PARALLEL_THRESHOLD = 50_000_000
+LIVE_UNAVAILABLE = (
+    "--live is not available yet: driving the real stack (Kafka, counter service, "
+    "controller, ZooKeeper, blender) from the simulator is planned but not built. "
+    "Run without --live for the in-process simulation."
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="cd-simulate",
+        description="Closed-loop simulation of the controllable-distribution controller.",
+    )
+    p.add_argument("--scenario", help="scenario file (JSON/YAML) or shipped name (see --list)")
+    p.add_argument("--hours", type=int, help="override the scenario's hours")
+    p.add_argument(
+        "--controller",
+        choices=["log", "linear"],
+        default="log",
+        help="error in log space (the real controller) or share units",
+    )
+    p.add_argument("--out", type=Path, help="output directory (default ./sim-out/<scenario>)")
+    p.add_argument("--compare", action="store_true", help="run log and linear side by side")
+    p.add_argument("--tune", action="store_true", help="search gains over the shipped scenarios")
+    p.add_argument("--list", action="store_true", help="list the shipped scenarios")
+    p.add_argument("--seed", type=int, help="override the scenario's seed")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--workers", type=int, help="worker processes (default: by run size)")
+    p.add_argument("--live", action="store_true", help="drive the real stack (not available yet)")
+    return p
+
+
+class Reporter:
+    """Progress on stderr: a bar on a terminal, a line per ~10 % otherwise."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty()
+
+    @contextmanager
+    def task(self, label: str, total: int) -> Iterator[Callable[[], None]]:
+        if self.quiet:
+            yield lambda: None
+        elif self.tty:
+            with Progress(console=Console(stderr=True), transient=True) as bar:
+                task = bar.add_task(label, total=total)
+                yield lambda: bar.advance(task)
+        else:
+            done = [0]
+            step = max(1, total // 10)
+
+            def tick() -> None:
+                done[0] += 1
+                if done[0] % step == 0 or done[0] == total:
+                    print(f"{label}: {done[0]}/{total}", file=sys.stderr, flush=True)
+
+            yield tick
+
+
+def _workers(requested: int | None, work: int) -> int:
+    if requested is not None:
+        return max(1, requested)
+    return min(os.cpu_count() or 1, 4) if work >= PARALLEL_THRESHOLD else 1
+
+
+@contextmanager
+def _pool(workers: int) -> Iterator[Executor | None]:
+    if workers <= 1:
+        yield None
+        return
+    with ProcessPoolExecutor(workers) as ex:
+        yield ex
+
+
+def _fmt(value: float | int | None, spec: str) -> str:
+    return "never" if value is None else format(value, spec)
+
+
+def _row_cells(r: Row) -> list[str]:
+    return [
+        _fmt(r.first_share, ".2%"),
+        _fmt(r.final_share, ".2%"),
+        _fmt(r.settle_hours, "d"),
+        f"{r.overshoot_pct:.1f}",
+        _fmt(r.steady_state_error_pct, ".2f"),
+        str(r.saturated_hours),
+    ]
+
+
+HEAD = ["first share", "final share", "settle h", "overshoot %", "steady err %", "saturated h"]
+SHORT = ["first", "final", "settle h", "over %", "sse %", "sat h"]
+
+
+def results_table(runs: Sequence[RunResult]) -> Table:
+    """One row per policy and type; with several runs, their columns side by side."""
+    table = Table(title=f"scenario {runs[0].scenario.name} ({runs[0].hours} h)")
+    for name in ("policy", "type", "target"):
+        table.add_column(name, no_wrap=True)
+    for run in runs:
+        for head, short in zip(HEAD, SHORT, strict=True):
+            name = head if len(runs) == 1 else f"{short}\n({run.controller})"
+            table.add_column(name, justify="right")
+    for i, s in enumerate(runs[0].series):
+        rows = [row_of(r.series[i], r.events, r.hours) for r in runs]
+        table.add_row(
+            s.policy, s.type, f"{rows[0].target:.2%}", *(c for r in rows for c in _row_cells(r))
+        )
+    return table
+
+
+def events_table(run: RunResult) -> Table:
+    """Metrics counted from each event: how fast the loop recovered from it."""
+    table = Table(title=f"per event ({run.controller} controller), hours counted from the event")
+    for name in ("hour", "event", "policy", "type"):
+        table.add_column(name, no_wrap=name != "event")
+    for name in ("settle h", "overshoot %", "saturated after h"):
+        table.add_column(name, justify="right")
+    for i, e in enumerate(run.events):
+        for r in event_rows(run, i):
+            table.add_row(
+                str(e.hour),
+                e.label,
+                r.policy,
+                r.type,
+                _fmt(r.settle_hours, "d"),
+                f"{r.overshoot_pct:.1f}",
+                _fmt(r.saturated_after_hours, "d").replace("never", "-"),
+            )
+    return table
+
+
+def _list(console: Console) -> int:
+    table = Table(title="shipped scenarios")
+    table.add_column("name")
+    table.add_column("hours", justify="right")
+    table.add_column("description")
+    for name in sorted(shipped()):
+        s = load_scenario(name)
+        table.add_row(name, str(s.hours), s.description)
+    console.print(table)
+    return 0
+
+
+def _scenario(args: argparse.Namespace) -> Scenario:
+    if not args.scenario:
+        raise InvalidInputError("--scenario", "required (a file, or a name from --list)")
+    s = load_scenario(args.scenario)
+    update: dict[str, int] = {}
+    if args.hours is not None:
+        if args.hours < 1:
+            raise InvalidInputError("--hours", "must be at least 1")
+        update["hours"] = args.hours
+    if args.seed is not None:
+        if args.seed < 0:
+            raise InvalidInputError("--seed", "must be >= 0")
+        update["seed"] = args.seed
+    return s.model_copy(update=update) if update else s
+
+
+def _simulate(args: argparse.Namespace, reporter: Reporter, console: Console) -> int:
+    scenario = _scenario(args)
+    out: Path = args.out or Path("sim-out") / scenario.name
+    spaces: list[ErrorSpace] = [args.controller]
+    if args.compare:
+        spaces.append("linear" if args.controller == "log" else "log")
+    work = scenario.hours * scenario.requests_per_hour * scenario.candidates_per_request
+    runs = []
+    with _pool(_workers(args.workers, work)) as ex:
+        for space in spaces:
+            with reporter.task(f"{scenario.name} ({space})", scenario.hours) as tick:
+                runs.append(simulate(scenario, space, executor=ex, on_hour=lambda _h, _n: tick()))
+    write_report(runs[0], out / "report.json")
+    plot_convergence(runs[:1], out / "convergence.png")
+    if args.compare:
+        for run in runs:
+            write_report(run, out / f"report-{run.controller}.json")
+        plot_convergence(runs, out / "comparison.png")
+    console.print(results_table(runs))
+    if len(runs[0].events) > 1:
+        for run in runs:
+            console.print(events_table(run))
+    took = ", ".join(f"{r.controller} {r.seconds:.1f} s" for r in runs)
+    console.print(f"wrote {out}/report.json and {out}/convergence.png ({took})")
+    return 0
+
+
+def _tune(args: argparse.Namespace, reporter: Reporter, console: Console) -> int:
+    scenarios = [load_scenario(n) for n in sorted(shipped())]
+    if args.seed is not None:
+        scenarios = [s.model_copy(update={"seed": args.seed}) for s in scenarios]
+    total = tuning.job_count() * len(scenarios)
+    workers = args.workers or min(os.cpu_count() or 1, 4)
+    with _pool(workers) as ex, reporter.task("tuning", total) as tick:
+        best, ranked = tuning.tune(scenarios, ex, tick)
+    table = Table(title="gain search (lower cost is better; see pid_controller/simulator/tune.py)")
+    for head in ("kp", "ki", "kd", "cost", *(s.name for s in scenarios)):
+        table.add_column(head, justify="right")
+    current = default_gains()
+    for s in ranked[:10]:
+        mark = " (current default)" if s.gains == current else ""
+        per = (f"{s.per_scenario[n.name]:.0f}" for n in scenarios)
+        table.add_row(
+            f"{s.gains.kp:g}", f"{s.gains.ki:g}", f"{s.gains.kd:g}{mark}", f"{s.cost:.1f}", *per
+        )
+    console.print(table)
+    g = best.gains
+    console.print(
+        f"best: kp={g.kp:g} ki={g.ki:g} kd={g.kd:g} (cost {best.cost:.1f}, {len(ranked)} tried)"
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # A pipe or file gets a wide table rather than rich's 80-column default.
+    console = Console() if sys.stdout.isatty() else Console(width=160)
+    reporter = Reporter(args.quiet)
+    try:
+        if args.live:
+            print(f"cd-simulate: {LIVE_UNAVAILABLE}", file=sys.stderr)
+            return 2
+        if args.list:
+            return _list(console)
+        if args.tune:
+            return _tune(args, reporter, console)
+        return _simulate(args, reporter, console)
+    except InvalidInputError as exc:
+        print(f"cd-simulate: {exc}", file=sys.stderr)
+        return 2

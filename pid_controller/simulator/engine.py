@@ -1,0 +1,299 @@
+"""The closed loop: serve traffic for a slice of time, step the controller per window.
+
+The two halves are protocols so a later ``--live`` mode can swap either one
+for the real stack (requests through the blender and Kafka, steps through
+``pid-controller run``) without touching the loop or the metrics:
+
+* :class:`Traffic` blends requests and counts impressions per experiment group;
+* :class:`Controller` turns one window's counts into new constants.
+
+Time runs in *slices* of ``gcd(3600, interval)`` seconds, so both hourly
+measurement and any window length that divides an hour (or is a whole number
+of hours) line up on slice boundaries.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from pid_controller.simulator.scenario import Scenario
+from pid_controller.step import (
+    Bounds,
+    ErrorSpace,
+    Gains,
+    PolicyConfig,
+    PolicyCounts,
+    PolicyStep,
+    TypeState,
+    control_step,
+    counts_by_policy,
+)
+from services.settings import ControllerSettings
+
+Constants = dict[str, dict[str, float]]
+EventKind = Literal["start", "shock", "target_change"]
+
+
+class Traffic(Protocol):
+    def serve(
+        self, start_hour: float, seconds: int, constants: Mapping[str, Mapping[str, float]]
+    ) -> dict[str, PolicyCounts]:
+        """Serve ``seconds`` of requests from ``start_hour``; impressions per group."""
+        ...
+
+
+class Controller(Protocol):
+    def configure(self, configs: Mapping[str, PolicyConfig]) -> None:
+        """Targets (with gains and bounds) in force from now on."""
+        ...
+
+    def step(self, counts: Mapping[str, PolicyCounts]) -> Mapping[str, PolicyStep]:
+        """One control step on one window's impressions per group."""
+        ...
+
+    def constants(self) -> Constants:
+        """The constants the blender uses right now."""
+        ...
+
+
+def default_gains() -> Gains:
+    """The controller's shipped defaults (class defaults, not the environment, so
+    a simulation is reproducible whatever ``CD_`` variables the shell has)."""
+    f = ControllerSettings.model_fields
+    return Gains(
+        kp=float(f["controller_kp"].default),
+        ki=float(f["controller_ki"].default),
+        kd=float(f["controller_kd"].default),
+    )
+
+
+def default_bounds() -> Bounds:
+    f = ControllerSettings.model_fields
+    return Bounds(float(f["controller_u_min"].default), float(f["controller_u_max"].default))
+
+
+def default_min_impressions() -> int:
+    return int(ControllerSettings.model_fields["controller_min_impressions"].default)
+
+
+class InProcessController:
+    """The real control step (:func:`control_step`) with its state kept in memory."""
+
+    def __init__(self, space: ErrorSpace, min_impressions: int) -> None:
+        self._space: ErrorSpace = space
+        self._min = min_impressions
+        self._configs: dict[str, PolicyConfig] = {}
+        self._states: dict[str, dict[str, TypeState]] = {}
+        self._constants: Constants = {}
+
+    def configure(self, configs: Mapping[str, PolicyConfig]) -> None:
+        self._configs = dict(configs)
+
+    def step(self, counts: Mapping[str, PolicyCounts]) -> Mapping[str, PolicyStep]:
+        by_policy = counts_by_policy(counts, self._configs)
+        steps = control_step(
+            self._configs, by_policy, self._states, min_impressions=self._min, space=self._space
+        )
+        self._states = {p: s.states for p, s in steps.items()}
+        self._constants = {p: s.constants for p, s in steps.items()}
+        return steps
+
+    def constants(self) -> Constants:
+        return self._constants
+
+
+@dataclass
+class Series:
+    """One policy and type, hour by hour. NaN share: the policy had no impressions;
+    NaN target: the type had no target yet in that hour."""
+
+    policy: str
+    type: str
+    share: list[float] = field(default_factory=list)
+    target: list[float] = field(default_factory=list)
+    u: list[float] = field(default_factory=list)
+    saturated: list[bool] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Event:
+    hour: int
+    kind: EventKind
+    label: str
+    policy: str | None = None  # None: every policy is affected
+
+
+@dataclass
+class RunResult:
+    scenario: Scenario
+    controller: ErrorSpace
+    hours: int
+    configs: dict[str, PolicyConfig]  # as in force at the end of the run
+    series: list[Series]
+    events: list[Event]
+    seconds: float = 0.0
+
+
+def policy_configs(
+    scenario: Scenario, hour: int, gains: Gains, bounds: Bounds
+) -> dict[str, PolicyConfig]:
+    """Each policy's targets at ``hour`` with its gains and bounds (scenario overrides first)."""
+    configs = {}
+    for policy, targets in scenario.targets_at(hour).items():
+        g = scenario.gains.get(policy)
+        b = scenario.bounds.get(policy)
+        configs[policy] = PolicyConfig(
+            targets=targets,
+            gains=Gains(g.kp, g.ki, g.kd) if g else gains,
+            bounds=Bounds(b.min, b.max) if b else bounds,
+        )
+    return configs
+
+
+def events_of(scenario: Scenario, hours: int) -> list[Event]:
+    """What happens to the loop and when, for per-event metrics and the figure."""
+    events = [Event(0, "start", "start")]
+    for s in scenario.shocks:
+        sign = "+" if s.score_mean_delta >= 0 else ""
+        events.append(Event(s.at_hour, "shock", f"{s.type} score {sign}{s.score_mean_delta:g}"))
+    for c in scenario.target_changes:
+        label = f"{c.policy}/{c.type} target -> {c.target:.1%}"
+        events.append(Event(c.at_hour, "target_change", label, c.policy))
+    return sorted((e for e in events if e.hour < hours), key=lambda e: e.hour)
+
+
+def _merge(into: dict[str, PolicyCounts], more: Mapping[str, PolicyCounts]) -> None:
+    for group, c in more.items():
+        old = into.get(group, PolicyCounts(0))
+        by_type = dict(old.by_type)
+        for t, n in c.by_type.items():
+            by_type[t] = by_type.get(t, 0) + n
+        into[group] = PolicyCounts(old.total + c.total, by_type)
+
+
+class _Recorder:
+    """Collects the hourly series of every targeted policy and type."""
+
+    def __init__(self, scenario: Scenario, hours: int) -> None:
+        final = scenario.targets_at(hours - 1)
+        self.series = {(p, t): Series(p, t) for p in scenario.policies() for t in final.get(p, {})}
+        self._hour_saturated: set[tuple[str, str]] = set()
+
+    def saturated(self, steps: Mapping[str, PolicyStep]) -> None:
+        for policy, step in steps.items():
+            for type_name, ts in step.types.items():
+                if ts.saturated:
+                    self._hour_saturated.add((policy, type_name))
+
+    def hour(
+        self, counts: Mapping[str, PolicyCounts], configs: Mapping[str, PolicyConfig], u: Constants
+    ) -> None:
+        by_policy = counts_by_policy(counts, configs)
+        for (policy, type_name), s in self.series.items():
+            c = by_policy.get(policy)
+            total = c.total if c else 0
+            s.share.append(c.by_type.get(type_name, 0) / total if c and total else math.nan)
+            config = configs.get(policy)
+            s.target.append(config.targets.get(type_name, math.nan) if config else math.nan)
+            s.u.append(u.get(policy, {}).get(type_name, 0.0))
+            s.saturated.append((policy, type_name) in self._hour_saturated)
+        self._hour_saturated = set()
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    hours: int
+    space: ErrorSpace
+    gains: Gains
+    bounds: Bounds
+
+
+class _Window:
+    """Counts since the last control step; steps when a window's slices are in."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.slice_seconds = math.gcd(3600, scenario.interval_seconds)
+        self.per_hour = 3600 // self.slice_seconds
+        self._per_window = scenario.interval_seconds // self.slice_seconds
+        self._slices = 0
+        self._counts: dict[str, PolicyCounts] = {}
+
+    def add(
+        self, counts: Mapping[str, PolicyCounts], controller: Controller
+    ) -> Mapping[str, PolicyStep]:
+        """Add one slice; run the controller if that completes a window."""
+        _merge(self._counts, counts)
+        self._slices += 1
+        if self._slices % self._per_window:
+            return {}
+        steps = controller.step(self._counts)
+        self._counts = {}
+        return steps
+
+
+def run(
+    scenario: Scenario,
+    traffic: Traffic,
+    controller: Controller,
+    settings: LoopSettings,
+    on_hour: Callable[[int, int], None] | None = None,
+) -> RunResult:
+    """Run the loop for ``settings.hours`` hours; constants take effect the next slice."""
+    started = time.perf_counter()
+    window = _Window(scenario)
+    recorder = _Recorder(scenario, settings.hours)
+    configs: dict[str, PolicyConfig] = {}
+    for hour in range(settings.hours):
+        fresh = policy_configs(scenario, hour, settings.gains, settings.bounds)
+        if fresh != configs:
+            configs = fresh
+            controller.configure(configs)
+        hour_counts: dict[str, PolicyCounts] = {}
+        for k in range(window.per_hour):
+            u_used = controller.constants()
+            start = hour + k * window.slice_seconds / 3600
+            counts = traffic.serve(start, window.slice_seconds, u_used)
+            _merge(hour_counts, counts)
+            recorder.saturated(window.add(counts, controller))
+        recorder.hour(hour_counts, configs, u_used)
+        if on_hour:
+            on_hour(hour + 1, settings.hours)
+    series = [s for s in recorder.series.values() if any(not math.isnan(t) for t in s.target)]
+    return RunResult(
+        scenario=scenario,
+        controller=settings.space,
+        hours=settings.hours,
+        configs=configs,
+        series=series,
+        events=events_of(scenario, settings.hours),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def simulate(
+    scenario: Scenario,
+    space: ErrorSpace = "log",
+    *,
+    gains: Gains | None = None,
+    executor: Executor | None = None,
+    on_hour: Callable[[int, int], None] | None = None,
+) -> RunResult:
+    """The in-process loop: simulated traffic and the real control step."""
+    from pid_controller.simulator.traffic import SimulatedTraffic
+
+    min_impressions = scenario.min_impressions
+    if min_impressions is None:
+        min_impressions = default_min_impressions()
+    settings = LoopSettings(
+        hours=scenario.hours,
+        space=space,
+        gains=gains or default_gains(),
+        bounds=default_bounds(),
+    )
+    traffic = SimulatedTraffic(scenario, scenario.seed, executor)
+    return run(scenario, traffic, InProcessController(space, min_impressions), settings, on_hour)
