@@ -24,16 +24,11 @@ from pid_controller.simulator.plot import plot_convergence
 from pid_controller.simulator.report import Row, event_rows, row_of, write_report
 from pid_controller.simulator.scenario import Scenario, load_scenario, shipped
 from pid_controller.step import ErrorSpace
-from services.errors import InvalidInputError
+from services.errors import CDError, InvalidInputError
 
 # Below this many candidate draws a run takes a few seconds and worker
 # processes would cost more to start than they save.
 PARALLEL_THRESHOLD = 50_000_000
-LIVE_UNAVAILABLE = (
-    "--live is not available yet: driving the real stack (Kafka, counter service, "
-    "controller, ZooKeeper, blender) from the simulator is planned but not built. "
-    "Run without --live for the in-process simulation."
-)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,7 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="override the scenario's seed")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.add_argument("--workers", type=int, help="worker processes (default: by run size)")
-    p.add_argument("--live", action="store_true", help="drive the real stack (not available yet)")
+    p.add_argument("--live", action="store_true", help="drive the real running stack")
+    p.add_argument(
+        "--live-requests-per-hour",
+        type=int,
+        default=1000,
+        help="--live: requests per simulated hour (scaled down from the scenario's)",
+    )
+    p.add_argument("--blender-url", default="http://127.0.0.1:8080", help="--live: the blender")
+    p.add_argument("--counter-url", help="--live: a counter (default: first of CD_COUNTER_URLS)")
     return p
 
 
@@ -214,6 +217,34 @@ def _simulate(args: argparse.Namespace, reporter: Reporter, console: Console) ->
     return 0
 
 
+def _live(args: argparse.Namespace, reporter: Reporter, console: Console) -> int:
+    from pid_controller.simulator.live import Endpoints, simulate_live
+    from services.settings import ControllerSettings, load
+
+    if args.live_requests_per_hour < 1:
+        raise InvalidInputError("--live-requests-per-hour", "must be at least 1")
+    scenario = _scenario(args).model_copy(update={"requests_per_hour": args.live_requests_per_hour})
+    settings = load(ControllerSettings)
+    counter = args.counter_url or (settings.counter_url_list or ["http://127.0.0.1:8081"])[0]
+    endpoints = Endpoints(
+        blender_url=args.blender_url.rstrip("/"),
+        counter_url=counter.rstrip("/"),
+        kafka_bootstrap=settings.kafka_bootstrap,
+        topic=settings.kafka_topic,
+        zk_hosts=settings.zk_hosts,
+        zk_root=settings.zk_root,
+        zk_auth=settings.zk_auth,
+    )
+    out: Path = args.out or Path("sim-out") / f"{scenario.name}-live"
+    with reporter.task(f"{scenario.name} (live)", scenario.hours) as tick:
+        result = simulate_live(scenario, endpoints, on_hour=lambda _h, _n: tick())
+    write_report(result, out / "report.json")
+    plot_convergence([result], out / "convergence.png")
+    console.print(results_table([result]))
+    console.print(f"wrote {out}/report.json and {out}/convergence.png ({result.seconds:.1f} s)")
+    return 0
+
+
 def _tune(args: argparse.Namespace, reporter: Reporter, console: Console) -> int:
     scenarios = [load_scenario(n) for n in sorted(shipped())]
     if args.seed is not None:
@@ -247,8 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     reporter = Reporter(args.quiet)
     try:
         if args.live:
-            print(f"cd-simulate: {LIVE_UNAVAILABLE}", file=sys.stderr)
-            return 2
+            return _live(args, reporter, console)
         if args.list:
             return _list(console)
         if args.tune:
@@ -257,3 +287,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InvalidInputError as exc:
         print(f"cd-simulate: {exc}", file=sys.stderr)
         return 2
+    except CDError as exc:
+        print(f"cd-simulate: {exc}", file=sys.stderr)
+        return 1

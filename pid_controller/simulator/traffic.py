@@ -73,15 +73,25 @@ class Chunk:
     offsets: FloatArray  # (groups, types)
 
 
-def blend_chunk(c: Chunk) -> CountArray:
-    """Impressions per (group, type) of one chunk of requests."""
+def draw_chunk(c: Chunk) -> tuple[IntArray, IntArray, FloatArray]:
+    """One chunk's requests: group per request, type and score per candidate.
+
+    Shared by the in-process blend and ``--live`` (which sends the same draws
+    to the real blender), so both runs see identical requests.
+    """
     rng = np.random.default_rng(list(c.seed))
-    n_types = c.offsets.shape[1]
     group = _bin(rng.random(c.requests), c.group_cuts)
     codes = _bin(rng.random((c.requests, c.candidates)), c.type_cuts)
     scores = rng.standard_normal(codes.shape)
     scores *= np.take(c.std, codes)
     scores += np.take(c.means, codes)
+    return group, codes, scores
+
+
+def blend_chunk(c: Chunk) -> CountArray:
+    """Impressions per (group, type) of one chunk of requests."""
+    n_types = c.offsets.shape[1]
+    group, codes, scores = draw_chunk(c)
     # Group and type folded into one code, so one call applies every group's
     # own constants: the offsets table is just (groups x types) flattened.
     combined: IntArray = group[:, None] * n_types + codes
@@ -124,13 +134,13 @@ class SimulatedTraffic:
         ]
         return np.stack(rows)
 
-    def serve(
+    def chunks(
         self, start_hour: float, seconds: int, constants: Mapping[str, Mapping[str, float]]
-    ) -> dict[str, PolicyCounts]:
-        """Blend the requests of ``seconds`` from ``start_hour`` on; impressions per group."""
+    ) -> list[Chunk]:
+        """The chunks of requests of ``seconds`` from ``start_hour`` on."""
         requests = round(self._s.requests_per_hour * seconds / 3600)
         second = round(start_hour * 3600)
-        chunks = [
+        return [
             Chunk(
                 seed=(self._seed, second, i),
                 requests=min(self._chunk, requests - first),
@@ -144,6 +154,12 @@ class SimulatedTraffic:
             )
             for i, first in enumerate(range(0, requests, self._chunk))
         ]
+
+    def serve(
+        self, start_hour: float, seconds: int, constants: Mapping[str, Mapping[str, float]]
+    ) -> dict[str, PolicyCounts]:
+        """Blend the requests of ``seconds`` from ``start_hour`` on; impressions per group."""
+        chunks = self.chunks(start_hour, seconds, constants)
         mapped = (
             self._executor.map(blend_chunk, chunks) if self._executor else map(blend_chunk, chunks)
         )

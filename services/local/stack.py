@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 
 from services.errors import CDError
-from services.local.process import ServerProcess, port_open
+from services.local.process import ServerProcess, free_port, port_open
 from services.local.tansu import broker_binary
 from services.local.zookeeper import JARS, ruok
 
@@ -232,10 +232,17 @@ def status(stack: Stack) -> int:
     return 1 if bad else 0
 
 
+def free_ports() -> Ports:
+    """Ports nothing listens on, for a stack beside another (tests)."""
+    return Ports(free_port(), free_port(), free_port(), (free_port(), free_port()))
+
+
 @contextmanager
-def running_stack(home: Path, *, controller: bool = False) -> Iterator[Stack]:
+def running_stack(
+    home: Path, *, controller: bool = False, ports: Ports = Ports()
+) -> Iterator[Stack]:
     """Start the stack for the duration of a block; stop all of it whatever happens."""
-    stack = Stack(home, controller=controller)
+    stack = Stack(home, ports, controller=controller)
     procs = stack.up()
     try:
         yield stack

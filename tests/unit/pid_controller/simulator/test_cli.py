@@ -64,9 +64,9 @@ def test_list_names_every_shipped_scenario(capsys: pytest.CaptureFixture[str]) -
         assert name in printed
 
 
-def test_live_is_refused_clearly(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--scenario", "mix5", "--live"]) == 2
-    assert "not available yet" in capsys.readouterr().err
+def test_live_refuses_a_bad_request_rate(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--scenario", "mix5", "--live", "--live-requests-per-hour", "0"]) == 2
+    assert "--live-requests-per-hour" in capsys.readouterr().err
 
 
 def test_bad_scenario_file_names_the_field(

@@ -1,0 +1,355 @@
+"""``cd-simulate --live``: the same loop, driven through the real running stack.
+
+Requests go to the blender's HTTP API, the impressions it returns go to Kafka
+as events with the simulated hour's event time, the counter service counts
+them, ``pid-controller run --at`` computes each window from the counter's
+numbers, and the loop waits until the blender serves the new generation.
+Simulated time ends at the present, so every event is inside retention.
+
+Waiting for "counted" uses offsets, not ``complete_through``: a backfilled
+hour is older than the counter's wall-clock heartbeats, so the completeness
+mark says nothing about it, while "every partition's next offset has passed
+the last one produced" says exactly that.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+from confluent_kafka import KafkaError, Message
+
+from pid_controller.simulator.engine import (
+    LoopSettings,
+    RunResult,
+    default_bounds,
+    default_gains,
+    default_min_impressions,
+    run,
+)
+from pid_controller.simulator.scenario import Scenario
+from pid_controller.simulator.traffic import SimulatedTraffic, draw_chunk
+from pid_controller.step import PolicyConfig, PolicyCounts, PolicyStep, TypeState, TypeStep
+from services import kafka
+from services.cdctl.targets import apply_edit
+from services.errors import CDError, InvalidInputError, UpstreamError
+from services.timebuckets import iso, last_full_window_end
+from services.zk import ZkStore
+
+log = logging.getLogger(__name__)
+Constants = dict[str, dict[str, float]]
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    blender_url: str
+    counter_url: str
+    kafka_bootstrap: str
+    topic: str
+    zk_hosts: str
+    zk_root: str
+    zk_auth: str | None = None
+
+
+def wait_until(what: str, check: Any, timeout: float, interval: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise UpstreamError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+class EventSink:
+    """Produces impression events and remembers how far each partition got."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.topic = topic
+        self._producer = kafka.make_producer(
+            kafka.producer_config(bootstrap, {"linger.ms": 20, "batch.num.messages": 10000})
+        )
+        self.next_offsets: dict[int, int] = {}
+        self._errors: list[str] = []
+
+    def _delivered(self, err: KafkaError | None, msg: Message) -> None:
+        if err is not None:
+            self._errors.append(str(err))
+            return
+        partition, offset = msg.partition(), msg.offset()
+        if partition is not None and offset is not None:
+            self.next_offsets[partition] = max(self.next_offsets.get(partition, 0), offset + 1)
+
+    def send(self, key: bytes, event: Mapping[str, Any]) -> None:
+        while True:
+            try:
+                self._producer.produce(
+                    self.topic, orjson.dumps(event), key, on_delivery=self._delivered
+                )
+                return
+            except BufferError:
+                self._producer.poll(0.05)
+
+    def flush(self, timeout: float = 60.0) -> dict[int, int]:
+        if self._producer.flush(timeout) > 0 or self._errors:
+            raise UpstreamError(f"kafka: events not delivered: {self._errors[:3]}")
+        return dict(self.next_offsets)
+
+
+def counted(counter_url: str, topic: str, next_offsets: Mapping[int, int]) -> bool:
+    """True once the counter has materialised every produced offset."""
+    try:
+        status = httpx.get(f"{counter_url}/v1/status", timeout=2.0).json()
+    except (httpx.HTTPError, ValueError):
+        return False
+    offsets = {
+        p["partition"]: p["offset"] for p in status.get("partitions", []) if p.get("topic") == topic
+    }
+    return all(offsets.get(p, -1) >= n for p, n in next_offsets.items())
+
+
+def blender_generation(blender_url: str) -> int | None:
+    try:
+        doc = httpx.get(f"{blender_url}/v1/constants", timeout=2.0).json()
+    except (httpx.HTTPError, ValueError):
+        return None
+    generation = doc.get("generation")
+    return generation if isinstance(generation, int) else None
+
+
+def _targets_document(configs: Mapping[str, PolicyConfig]) -> dict[str, Any]:
+    policies: dict[str, Any] = {}
+    for name, c in configs.items():
+        policies[name] = {
+            "targets": dict(c.targets),
+            "gains": {"kp": c.gains.kp, "ki": c.gains.ki, "kd": c.gains.kd},
+            "bounds": {"min": c.bounds.lo, "max": c.bounds.hi},
+        }
+    return {"schema": 1, "policies": policies}
+
+
+def _steps_from(doc: Mapping[str, Any]) -> dict[str, PolicyStep]:
+    """The published diagnostics, in the shape the loop's recorder reads."""
+    steps = {}
+    for policy, constants in doc.get("policies", {}).items():
+        diags = doc.get("diagnostics", {}).get(policy, {})
+        types = {}
+        for t, u in constants.items():
+            d = diags.get(t, {})
+            types[t] = TypeStep(
+                u=u,
+                state=TypeState(u=u),
+                target=d.get("target", 0.0),
+                share=d.get("share"),
+                impressions=d.get("impressions", 0),
+                error=d.get("error"),
+                p=d.get("p", 0.0),
+                i=d.get("i", 0.0),
+                d=d.get("d", 0.0),
+                saturated=d.get("saturated"),
+                skipped=d.get("skipped"),
+            )
+        steps[policy] = PolicyStep(types)
+    return steps
+
+
+class LiveController:
+    """Targets to ZooKeeper; each window: wait until counted, run the real command,
+    wait until the blender serves the new generation."""
+
+    def __init__(
+        self,
+        endpoints: Endpoints,
+        store: ZkStore,
+        sink: EventSink,
+        first_window_end: int,
+        interval: int,
+        min_impressions: int,
+        timeout: float = 120.0,
+    ) -> None:
+        self._e = endpoints
+        self._min_impressions = min_impressions
+        self._store = store
+        self._sink = sink
+        self._next_end = first_window_end
+        self._interval = interval
+        self._timeout = timeout
+        self._constants: Constants = {}
+
+    def configure(self, configs: Mapping[str, PolicyConfig]) -> None:
+        document = _targets_document(configs)
+
+        def replace(data: dict[str, Any]) -> None:
+            data.clear()
+            data.update(document)
+
+        apply_edit(self._store, replace)
+
+    def _run_controller(self, window_end: int) -> None:
+        at = iso(window_end)
+        env_cmd = [str(Path(sys.executable).parent / "pid-controller"), "run", "--at", at]
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("CD_")}
+        env = {
+            **inherited,
+            "CD_ZK_HOSTS": self._e.zk_hosts,
+            "CD_ZK_ROOT": self._e.zk_root,
+            "CD_COUNTER_URLS": self._e.counter_url,
+            "CD_CONTROLLER_INTERVAL_SECONDS": str(self._interval),
+            "CD_CONTROLLER_MAX_WAIT_SECONDS": "0",
+            "CD_CONTROLLER_MIN_IMPRESSIONS": str(self._min_impressions),
+        }
+        if self._e.zk_auth:
+            env["CD_ZK_AUTH"] = self._e.zk_auth
+        done = subprocess.run(
+            env_cmd, env=env, capture_output=True, text=True, timeout=120, check=False
+        )
+        if done.returncode != 0:
+            raise CDError(f"pid-controller run --at {at} failed: {done.stderr.strip()}")
+
+    def step(self, counts: Mapping[str, PolicyCounts]) -> Mapping[str, PolicyStep]:
+        offsets = self._sink.flush()
+        wait_until(
+            "the counter to count the window",
+            lambda: counted(self._e.counter_url, self._sink.topic, offsets),
+            self._timeout,
+        )
+        self._run_controller(self._next_end)
+        self._next_end += self._interval
+        node = self._store.read(self._store.paths.constants)
+        if node is None:
+            raise CDError("the controller ran but published no constants")
+        doc = orjson.loads(node.data)
+        generation = doc["generation"]
+        wait_until(
+            f"the blender to serve generation {generation}",
+            lambda: (blender_generation(self._e.blender_url) or -1) >= generation,
+            self._timeout,
+        )
+        self._constants = {p: dict(c) for p, c in doc.get("policies", {}).items()}
+        return _steps_from(doc)
+
+    def constants(self) -> Constants:
+        return self._constants
+
+
+class LiveTraffic(SimulatedTraffic):
+    """The same draws as the in-process traffic, ranked by the real blender over HTTP;
+    the impressions it returns go to Kafka stamped with the simulated time."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        endpoints: Endpoints,
+        sink: EventSink,
+        base_epoch: int,
+        concurrency: int = 8,
+    ) -> None:
+        super().__init__(scenario, scenario.seed)
+        self._e = endpoints
+        self._sink = sink
+        self._base_ms = base_epoch * 1000
+        self._pool = ThreadPoolExecutor(concurrency)
+        self._http = httpx.Client(timeout=30.0, limits=httpx.Limits(max_connections=concurrency))
+
+    def close(self) -> None:
+        self._pool.shutdown()
+        self._http.close()
+
+    def _blend(self, group: str, types: list[str], scores: list[float]) -> list[str]:
+        body = {
+            "experiment_group": group,
+            "limit": self._s.slots,
+            "candidates": [
+                {"id": f"p{j}", "content_type": t, "score": sc}
+                for j, (t, sc) in enumerate(zip(types, scores, strict=True))
+            ],
+        }
+        response = self._http.post(
+            f"{self._e.blender_url}/v1/blend",
+            content=orjson.dumps(body),
+            headers={"content-type": "application/json"},
+        )
+        if response.status_code != 200:
+            raise UpstreamError(f"blender answered {response.status_code}: {response.text[:200]}")
+        return [r["content_type"] for r in response.json()["results"]]
+
+    def serve(
+        self, start_hour: float, seconds: int, constants: Mapping[str, Mapping[str, float]]
+    ) -> dict[str, PolicyCounts]:
+        counts: dict[str, dict[str, int]] = {}
+        start_ms = self._base_ms + round(start_hour * 3_600_000)
+        for chunk_no, chunk in enumerate(self.chunks(start_hour, seconds, constants)):
+            group, codes, scores = draw_chunk(chunk)
+            groups = [self._groups[g] for g in group]
+            jobs = [
+                self._pool.submit(
+                    self._blend, groups[i], [self._types[c] for c in codes[i]], scores[i].tolist()
+                )
+                for i in range(chunk.requests)
+            ]
+            for i, job in enumerate(jobs):
+                shown = job.result()
+                ts = start_ms + (seconds * 1000 * i) // max(1, chunk.requests)
+                request_id = f"r{round(start_hour * 3600)}-{chunk_no}-{i}"
+                for position, type_name in enumerate(shown):
+                    self._sink.send(
+                        request_id.encode(),
+                        {
+                            "ts": ts,
+                            "content_type": type_name,
+                            "experiment_group": groups[i],
+                            "request_id": request_id,
+                            "position": position,
+                        },
+                    )
+                    per_group = counts.setdefault(groups[i], {})
+                    per_group[type_name] = per_group.get(type_name, 0) + 1
+        return {g: PolicyCounts(sum(c.values()), c) for g, c in counts.items()}
+
+
+def simulate_live(
+    scenario: Scenario,
+    endpoints: Endpoints,
+    *,
+    on_hour: Callable[[int, int], None] | None = None,
+    now: float | None = None,
+) -> RunResult:
+    """Run the scenario through the real stack; simulated time ends at the present."""
+    hours = scenario.hours
+    if hours > 190:
+        raise InvalidInputError("--hours", "a live run must fit in the counter's retention (190 h)")
+    base = last_full_window_end(int(now or time.time()), 3600) - hours * 3600
+    store = ZkStore(endpoints.zk_hosts, endpoints.zk_root, auth=endpoints.zk_auth).start()
+    sink = EventSink(endpoints.kafka_bootstrap, endpoints.topic)
+    traffic = LiveTraffic(scenario, endpoints, sink, base)
+    try:
+        if store.read(store.paths.constants) is not None:
+            raise InvalidInputError(
+                "CD_ZK_ROOT",
+                f"{endpoints.zk_root} already has constants: a live run needs a "
+                "fresh stack (its windows would mix with earlier runs')",
+            )
+        controller = LiveController(
+            endpoints,
+            store,
+            sink,
+            base + scenario.interval_seconds,
+            scenario.interval_seconds,
+            scenario.min_impressions or default_min_impressions(),
+        )
+        loop = LoopSettings(hours, "log", default_gains(), default_bounds())
+        return run(scenario, traffic, controller, loop, on_hour)
+    finally:
+        traffic.close()
+        store.stop()

@@ -1,0 +1,40 @@
+"""``cd-simulate --live`` on the real stack (ZooKeeper, broker, two counters, blender,
+the real ``pid-controller run``) against the in-process loop on the same draws."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from pid_controller.simulator.engine import simulate
+from pid_controller.simulator.live import Endpoints, simulate_live
+from pid_controller.simulator.scenario import load_scenario
+from services.errors import InvalidInputError
+from services.local.stack import free_ports, running_stack
+
+
+@pytest.mark.slow
+def test_live_loop_converges_and_agrees_with_in_process(tmp_path: Path) -> None:
+    scenario = load_scenario("blog-video").model_copy(update={"hours": 5, "requests_per_hour": 400})
+    with running_stack(tmp_path / "stack", ports=free_ports()) as stack:
+        p = stack.ports
+        endpoints = Endpoints(
+            blender_url=f"http://127.0.0.1:{p.blender}",
+            counter_url=f"http://127.0.0.1:{p.counters[1]}",  # not the first: any one answers
+            kafka_bootstrap=f"127.0.0.1:{p.kafka}",
+            topic="homefeed.impressions",
+            zk_hosts=f"127.0.0.1:{p.zookeeper}",
+            zk_root="/controllable-distribution",
+        )
+        live = simulate_live(scenario, endpoints)
+        with pytest.raises(InvalidInputError, match="fresh stack"):
+            simulate_live(scenario, endpoints)
+    local = simulate(scenario)
+    (lv,), (lc,) = live.series, local.series
+    assert lv.share[0] > 0.19  # starts near 20 %
+    assert abs(lv.share[-1] - 0.155) / 0.155 < 0.05  # converged to the 15.5 % target
+    for a, b in zip(lv.share, lc.share, strict=True):
+        assert math.isclose(a, b, rel_tol=0.02)
+    assert lv.u == pytest.approx(lc.u, rel=1e-9, abs=1e-12)
