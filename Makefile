@@ -2,7 +2,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: bootstrap test lint typecheck unit integration bench clean up down status
+.PHONY: bootstrap test lint typecheck unit integration bench clean up down status demo
 
 bootstrap:
 	@bash scripts/bootstrap.sh
@@ -26,6 +26,10 @@ integration: bootstrap
 
 clean:
 	rm -rf .local .pytest_cache .mypy_cache .ruff_cache
+
+# The closed loop on the real local stack, then everything stopped.
+demo: bootstrap
+	$(BIN)/python -m pid_controller.simulator.demo
 
 # The local stack for manual use: state and logs under .local/stack.
 up: bootstrap
