@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from services.cdctl.targets import apply_edit, set_targets
@@ -51,3 +53,27 @@ def test_paused_run_says_so_and_exits_zero(
     assert r.returncode == 0 and "paused" in r.stdout and "freeze" in r.stdout
     assert store.read(store.paths.constants) is None
     assert "no constants" in run(zk, zk_root, "explain").stdout
+
+
+def test_schedule_stops_cleanly_on_sigterm(
+    zk: ZooKeeperServer, zk_root: str, store: ZkStore
+) -> None:
+    env = {**os.environ, "CD_ZK_HOSTS": zk.hosts, "CD_ZK_ROOT": zk_root}
+    proc = subprocess.Popen(
+        [PID, "schedule", "--interval", "3600"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        time.sleep(2.0)  # connected and waiting for the next boundary
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out
+    assert "stopping" in out
+    assert store.read(store.paths.constants) is None

@@ -11,8 +11,10 @@ import pytest
 from pid_controller.simulator.engine import simulate
 from pid_controller.simulator.live import Endpoints, simulate_live
 from pid_controller.simulator.scenario import load_scenario
+from services.docstore import read_constants
 from services.errors import InvalidInputError
 from services.local.stack import free_ports, running_stack
+from services.zk import ZkStore
 
 
 @pytest.mark.slow
@@ -29,6 +31,8 @@ def test_live_loop_converges_and_agrees_with_in_process(tmp_path: Path) -> None:
             zk_root="/controllable-distribution",
         )
         live = simulate_live(scenario, endpoints)
+        with ZkStore(endpoints.zk_hosts, endpoints.zk_root) as store:
+            published = read_constants(store)
         with pytest.raises(InvalidInputError, match="fresh stack"):
             simulate_live(scenario, endpoints)
     local = simulate(scenario)
@@ -38,3 +42,10 @@ def test_live_loop_converges_and_agrees_with_in_process(tmp_path: Path) -> None:
     for a, b in zip(lv.share, lc.share, strict=True):
         assert math.isclose(a, b, rel_tol=0.02)
     assert lv.u == pytest.approx(lc.u, rel=1e-9, abs=1e-12)
+    # The last published document describes the last window exactly: one
+    # generation per window, the share the counter measured, the same step.
+    assert published is not None and published.doc.generation == scenario.hours
+    diag = published.doc.diagnostics["default"]["video"]
+    assert diag.share == pytest.approx(lc.share[-1], rel=1e-12)
+    assert diag.error == pytest.approx(math.log(0.155 / lc.share[-1]), rel=1e-9)
+    assert diag.saturated is None and diag.skipped is None
