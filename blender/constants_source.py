@@ -28,12 +28,14 @@ from kazoo.protocol.states import KazooState, ZnodeStat
 from kazoo.recipe.watchers import DataWatch
 
 from blender.cache import CacheError, ConstantsCache
+from services import ledger
 from services.documents import ConstantsDocument, parse_document
-from services.errors import InvalidInputError
+from services.errors import CDError, InvalidInputError
 from services.names import policy_for_group
 from services.zk import ZkStore
 
 log = logging.getLogger(__name__)
+HISTORY_WINDOWS = 48  # two days of hourly windows on the status page
 
 Source = Literal["zookeeper", "cache", "none"]
 Clock = Callable[[], float]
@@ -52,6 +54,18 @@ def parse_timestamp(value: str | None) -> float | None:
 
 
 @dataclass(frozen=True)
+class HistoryPoint:
+    """One type's measured share and target in one past window (for the status page)."""
+
+    generation: int
+    window_end: str
+    policy: str
+    type: str
+    share: float
+    target: float
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """Everything a request needs about the constants, swapped as one object."""
 
@@ -62,6 +76,7 @@ class Snapshot:
     computed_at: float | None = None
     last_error: str | None = None
     last_error_at: float | None = None
+    history: tuple[HistoryPoint, ...] = ()
 
     @property
     def generation(self) -> int | None:
@@ -223,6 +238,7 @@ class ZkConstantsSource:
         log.info("constants generation %d in use", doc.generation)
         self._update(lambda s: s.with_doc(doc, "zookeeper"))
         self._write_cache(data)
+        self._submit(self._load_history)
         return None
 
     def _on_absent(self) -> None:
@@ -234,14 +250,37 @@ class ZkConstantsSource:
             self._record_error(message)
         self._update(lambda s: replace(s, ready=True))
 
+    def _submit(self, job: Callable[..., None], *args: Any) -> None:
+        """Run on the background thread: kazoo's thread must never block on I/O."""
+        if self._writer is None:
+            return
+        try:
+            self._writer.submit(job, *args)
+        except RuntimeError:  # executor already shut down: we are stopping
+            log.debug("background job skipped during shutdown")
+
     def _write_cache(self, raw: bytes) -> None:
-        if raw == self._cached_raw or self._writer is None:
+        if raw == self._cached_raw:
             return
         self._cached_raw = raw
+        self._submit(self._store_cache, raw)
+
+    def _load_history(self) -> None:
+        """The recent windows' shares for the status page's charts (best effort)."""
         try:
-            self._writer.submit(self._store_cache, raw)
-        except RuntimeError:  # executor already shut down: we are stopping
-            log.debug("cache write skipped during shutdown")
+            entries = ledger.history(self._store, HISTORY_WINDOWS)
+        except CDError as exc:
+            log.warning("controller history not loaded: %s", exc)
+            return
+        points = tuple(
+            HistoryPoint(e.generation, e.constants.window_end or "", policy, t, d.share, d.target)
+            for e in reversed(entries)
+            if e.kind == "step"
+            for policy, types in e.constants.diagnostics.items()
+            for t, d in types.items()
+            if d.share is not None
+        )
+        self._update(lambda s: replace(s, history=points))
 
     def _store_cache(self, raw: bytes) -> None:
         try:

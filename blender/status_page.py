@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
-from blender.constants_source import Snapshot
+from blender.constants_source import HistoryPoint, Snapshot
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222}
@@ -21,6 +21,7 @@ th,td{border:1px solid #ccc;padding:0.25em 0.6em;text-align:right}
 th:first-child,td:first-child{text-align:left}
 .warn{background:#fff3cd;color:#7a4b00}.bad{background:#f8d7da;color:#842029}
 .ok{color:#0f5132}
+.chart{display:inline-block;margin:0 1.5em 1em 0}figcaption{font-size:0.9em}
 """
 
 
@@ -120,6 +121,58 @@ def _warnings(snap: Snapshot) -> str:
     return f'<div class="warn"><h2>Warnings</h2><ul>{"".join(items)}</ul></div>'
 
 
+def _sparkline(points: list[HistoryPoint]) -> str:
+    """Share (blue) against target (green, with the 5% band) over recent windows."""
+    w, h, pad = 360, 110, 6
+    shares = [p.share for p in points]
+    targets = [p.target for p in points]
+    lo = min(*shares, *(t * 0.95 for t in targets))
+    hi = max(*shares, *(t * 1.05 for t in targets))
+    span = (hi - lo) or 1.0
+
+    def x(i: int) -> float:
+        return pad + i * (w - 2 * pad) / max(1, len(points) - 1)
+
+    def y(v: float) -> float:
+        return h - pad - (v - lo) / span * (h - 2 * pad)
+
+    band = " ".join(f"{x(i):.1f},{y(t * 1.05):.1f}" for i, t in enumerate(targets))
+    band += " " + " ".join(
+        f"{x(i):.1f},{y(t * 0.95):.1f}" for i, t in reversed(list(enumerate(targets)))
+    )
+    target = " ".join(f"{x(i):.1f},{y(t):.1f}" for i, t in enumerate(targets))
+    share = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(shares))
+    return (
+        f'<svg width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img">'
+        f'<polygon points="{band}" fill="#d1e7dd"/>'
+        f'<polyline points="{target}" fill="none" stroke="#198754" stroke-dasharray="4 3"/>'
+        f'<polyline points="{share}" fill="none" stroke="#0d6efd" stroke-width="2"/></svg>'
+    )
+
+
+def _history(snap: Snapshot) -> str:
+    series: dict[tuple[str, str], list[HistoryPoint]] = {}
+    for point in snap.history:
+        series.setdefault((point.policy, point.type), []).append(point)
+    charts = []
+    for (policy, type_name), points in sorted(series.items()):
+        if len(points) < 2:
+            continue
+        last = points[-1]
+        charts.append(
+            f'<figure class="chart"><figcaption>{escape(policy)} / {escape(type_name)}: '
+            f"share {last.share:.2%} vs target {last.target:.2%} "
+            f"(last {len(points)} windows)</figcaption>{_sparkline(points)}</figure>"
+        )
+    if not charts:
+        return ""
+    legend = (
+        '<p class="legend"><span style="color:#0d6efd">━ share</span> '
+        '<span style="color:#198754">┅ target</span> (green band: target ±5%)</p>'
+    )
+    return f"<h2>Recent history</h2>{legend}<div>{''.join(charts)}</div>"
+
+
 def render_status_page(snap: Snapshot, now: float, connected: bool | None) -> str:
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
@@ -130,6 +183,7 @@ def render_status_page(snap: Snapshot, now: float, connected: bool | None) -> st
         f"{_warnings(snap)}"
         f"<h2>Constants</h2>{_constants(snap)}"
         f"<h2>Last diagnostics</h2>{_diagnostics(snap)}"
+        f"{_history(snap)}"
         '<p><a href="/v1/constants">/v1/constants</a> · <a href="/metrics">/metrics</a> · '
         '<a href="/openapi.json">OpenAPI</a></p>'
         "</body></html>"
