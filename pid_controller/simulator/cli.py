@@ -20,11 +20,13 @@ from rich.table import Table
 
 from pid_controller.simulator import tune as tuning
 from pid_controller.simulator.engine import RunResult, default_gains, simulate
+from pid_controller.simulator.live import Endpoints
 from pid_controller.simulator.plot import plot_convergence
 from pid_controller.simulator.report import Row, event_rows, row_of, write_report
 from pid_controller.simulator.scenario import Scenario, load_scenario, shipped
 from pid_controller.step import ErrorSpace
 from services.errors import CDError, InvalidInputError
+from services.settings import ControllerSettings, load
 
 # Below this many candidate draws a run takes a few seconds and worker
 # processes would cost more to start than they save.
@@ -57,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=1000,
         help="--live: requests per simulated hour (scaled down from the scenario's)",
+    )
+    p.add_argument(
+        "--feed",
+        action="store_true",
+        help="real-time traffic through the blender into Kafka until stopped",
     )
     p.add_argument("--blender-url", default="http://127.0.0.1:8080", help="--live: the blender")
     p.add_argument("--counter-url", help="--live: a counter (default: first of CD_COUNTER_URLS)")
@@ -218,15 +225,26 @@ def _simulate(args: argparse.Namespace, reporter: Reporter, console: Console) ->
 
 
 def _live(args: argparse.Namespace, reporter: Reporter, console: Console) -> int:
-    from pid_controller.simulator.live import Endpoints, simulate_live
-    from services.settings import ControllerSettings, load
+    from pid_controller.simulator.live import simulate_live
 
     if args.live_requests_per_hour < 1:
         raise InvalidInputError("--live-requests-per-hour", "must be at least 1")
     scenario = _scenario(args).model_copy(update={"requests_per_hour": args.live_requests_per_hour})
+    endpoints = _endpoints(args)
+    out: Path = args.out or Path("sim-out") / f"{scenario.name}-live"
+    with reporter.task(f"{scenario.name} (live)", scenario.hours) as tick:
+        result = simulate_live(scenario, endpoints, on_hour=lambda _h, _n: tick())
+    write_report(result, out / "report.json")
+    plot_convergence([result], out / "convergence.png")
+    console.print(results_table([result]))
+    console.print(f"wrote {out}/report.json and {out}/convergence.png ({result.seconds:.1f} s)")
+    return 0
+
+
+def _endpoints(args: argparse.Namespace) -> Endpoints:
     settings = load(ControllerSettings)
     counter = args.counter_url or (settings.counter_url_list or ["http://127.0.0.1:8081"])[0]
-    endpoints = Endpoints(
+    return Endpoints(
         blender_url=args.blender_url.rstrip("/"),
         counter_url=counter.rstrip("/"),
         kafka_bootstrap=settings.kafka_bootstrap,
@@ -235,13 +253,24 @@ def _live(args: argparse.Namespace, reporter: Reporter, console: Console) -> int
         zk_root=settings.zk_root,
         zk_auth=settings.zk_auth,
     )
-    out: Path = args.out or Path("sim-out") / f"{scenario.name}-live"
-    with reporter.task(f"{scenario.name} (live)", scenario.hours) as tick:
-        result = simulate_live(scenario, endpoints, on_hour=lambda _h, _n: tick())
-    write_report(result, out / "report.json")
-    plot_convergence([result], out / "convergence.png")
-    console.print(results_table([result]))
-    console.print(f"wrote {out}/report.json and {out}/convergence.png ({result.seconds:.1f} s)")
+
+
+def _feed(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from pid_controller.simulator.live import feed
+    from services import logs
+
+    if args.live_requests_per_hour < 1:
+        raise InvalidInputError("--live-requests-per-hour", "must be at least 1")
+    logs.configure("INFO")
+    scenario = _scenario(args).model_copy(update={"requests_per_hour": args.live_requests_per_hour})
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    sent = feed(scenario, _endpoints(args), stop)
+    print(f"cd-simulate: fed {sent} requests", flush=True)
     return 0
 
 
@@ -277,6 +306,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = Console() if sys.stdout.isatty() else Console(width=160)
     reporter = Reporter(args.quiet)
     try:
+        if args.feed:
+            return _feed(args)
         if args.live:
             return _live(args, reporter, console)
         if args.list:

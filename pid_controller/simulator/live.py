@@ -18,6 +18,7 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -353,3 +354,31 @@ def simulate_live(
     finally:
         traffic.close()
         store.stop()
+
+
+def feed(
+    scenario: Scenario,
+    endpoints: Endpoints,
+    stop: threading.Event,
+    *,
+    slice_seconds: int = 10,
+    clock: Callable[[], float] = time.time,
+) -> int:
+    """Real-time traffic until ``stop``: every slice, that slice's requests are ranked by
+    the blender and their impressions written to Kafka stamped with the wall clock, as a
+    front end would. The running controller closes the loop. Returns requests sent."""
+    sink = EventSink(endpoints.kafka_bootstrap, endpoints.topic)
+    traffic = LiveTraffic(scenario, endpoints, sink, 0)
+    sent = 0
+    try:
+        while not stop.is_set():
+            start = clock()
+            counts = traffic.serve(start / 3600, slice_seconds, {})
+            sink.flush()
+            sent += round(scenario.requests_per_hour * slice_seconds / 3600)
+            shown = sum(c.total for c in counts.values())
+            log.info("fed %d impressions (%d requests so far)", shown, sent)
+            stop.wait(max(0.0, start + slice_seconds - clock()))
+    finally:
+        traffic.close()
+    return sent

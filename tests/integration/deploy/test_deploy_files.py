@@ -51,6 +51,12 @@ def test_compose_is_valid_and_runs_only_our_commands() -> None:
     assert "cdctl targets" in setup_script
 
 
+def test_traffic_profile_adds_the_simulated_feed() -> None:
+    traffic = compose_config("--profile", "traffic")["services"]["traffic"]
+    assert traffic["profiles"] == ["traffic"]  # off unless asked for
+    assert traffic["command"][0] in SCRIPTS and "--feed" in traffic["command"]
+
+
 def test_compose_creates_the_topics_the_services_use() -> None:
     script = " ".join(compose_config()["services"]["topics"]["command"])
     defaults = CommonSettings()

@@ -4,17 +4,25 @@ the real ``pid-controller run``) against the in-process loop on the same draws."
 from __future__ import annotations
 
 import math
+import threading
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from pid_controller.simulator.engine import simulate
-from pid_controller.simulator.live import Endpoints, simulate_live
+from pid_controller.simulator.live import Endpoints, feed, simulate_live, wait_until
 from pid_controller.simulator.scenario import load_scenario
 from services.docstore import read_constants
 from services.errors import InvalidInputError
 from services.local.stack import free_ports, running_stack
 from services.zk import ZkStore
+
+
+def _status(endpoints: Endpoints) -> dict[str, Any]:
+    body: dict[str, Any] = httpx.get(f"{endpoints.counter_url}/v1/status", timeout=5).json()
+    return body
 
 
 @pytest.mark.slow
@@ -35,6 +43,19 @@ def test_live_loop_converges_and_agrees_with_in_process(tmp_path: Path) -> None:
             published = read_constants(store)
         with pytest.raises(InvalidInputError, match="fresh stack"):
             simulate_live(scenario, endpoints)
+        counted = _status(endpoints)["events_counted"]
+        stop = threading.Event()
+        timer = threading.Timer(0.5, stop.set)
+        timer.start()
+        sent = feed(scenario, endpoints, stop, slice_seconds=3)
+        timer.join()
+        # Real-time traffic is counted too, every impression exactly once.
+        expected = counted + sent * scenario.slots
+        wait_until(
+            "the fed traffic to be counted",
+            lambda: _status(endpoints)["events_counted"] == expected,
+            30,
+        )
     local = simulate(scenario)
     (lv,), (lc,) = live.series, local.series
     assert lv.share[0] > 0.19  # starts near 20 %
