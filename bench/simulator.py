@@ -22,22 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pid_controller.simulator.engine import simulate
 from pid_controller.simulator.report import report_dict
-from pid_controller.simulator.scenario import Scenario, parse_scenario
+from pid_controller.simulator.scenario import CONTRACT_EXAMPLE, Scenario, parse_scenario
 
-CONTRACT_EXAMPLE = {
-    "seed": 7,
-    "hours": 96,
-    "requests_per_hour": 20000,
-    "slots": 25,
-    "candidates_per_request": 400,
-    "types": {
-        "video": {"mix": 0.25, "score_mean": -2.0, "score_std": 1.0, "diurnal": 0.1},
-        "image": {"mix": 0.75, "score_mean": -2.2, "score_std": 1.0},
-    },
-    "groups": {"control": 1.0},
-    "targets": {"default": {"video": 0.155}},
-    "shocks": [{"at_hour": 48, "type": "video", "score_mean_delta": 0.5}],
-}
 BUDGET_SECONDS = 60.0
 
 

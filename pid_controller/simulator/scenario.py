@@ -203,3 +203,20 @@ def load_scenario(ref: str) -> Scenario:
     raise InvalidInputError(
         "scenario", f"no file {ref!r} and no shipped scenario of that name ({', '.join(names)})"
     )
+
+
+# The contract's example scenario (section 8), for tests and the benchmark.
+CONTRACT_EXAMPLE: dict[str, Any] = {
+    "seed": 7,
+    "hours": 96,
+    "requests_per_hour": 20000,
+    "slots": 25,
+    "candidates_per_request": 400,
+    "types": {
+        "video": {"mix": 0.25, "score_mean": -2.0, "score_std": 1.0, "diurnal": 0.1},
+        "image": {"mix": 0.75, "score_mean": -2.2, "score_std": 1.0},
+    },
+    "groups": {"control": 1.0},
+    "targets": {"default": {"video": 0.155}},
+    "shocks": [{"at_hour": 48, "type": "video", "score_mean_delta": 0.5}],
+}

@@ -63,7 +63,11 @@ def test_status_page_shows_constants_saturation_and_history(
             {"control": PolicyCounts(10_000, {"video": video, "fresh": 1_000})}, None, "test"
         )
         at = datetime.fromtimestamp(1_763_820_000 + hour * 3600, UTC)
-        run_once(store, config, at=at, fetch=lambda urls, s, e, c=counts: c)
+
+        def fetch(urls: list[str], start: int, end: int, c: WindowCounts = counts) -> WindowCounts:
+            return c
+
+        run_once(store, config, at=at, fetch=fetch)
     with blender() as client:
         wait_for(lambda: "Recent history" in client.get("/").text, 5, "history on the page")
         url = f"{client.base_url}/"

@@ -2,40 +2,14 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
 
 from counter_service.api import aggregate, create_app
-from services.local.process import free_port
-
-
-@contextmanager
-def serve(app: FastAPI) -> Iterator[httpx.Client]:
-    """Real uvicorn on loopback (Starlette's TestClient warns, an error here)."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="none")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            yield client
-    finally:
-        server.should_exit = True
-        thread.join(15)
-
+from tests.unit.blender.helpers import serve
 
 ROWS = {
     "control": [(0, "video", 1), (60, "image", 2), (3600, "video", 4), (7200, "video", 8)],

@@ -10,25 +10,16 @@ from typing import Any
 import pytest
 import yaml
 
-from pid_controller.simulator.scenario import load_scenario, parse_scenario, shipped
+from pid_controller.simulator.scenario import (
+    CONTRACT_EXAMPLE,
+    load_scenario,
+    parse_scenario,
+    shipped,
+)
 from pid_controller.simulator.traffic import type_means
 from services.errors import InvalidInputError
 
-# The contract's example (section 8).
-EXAMPLE: dict[str, Any] = {
-    "seed": 7,
-    "hours": 96,
-    "requests_per_hour": 20000,
-    "slots": 25,
-    "candidates_per_request": 400,
-    "types": {
-        "video": {"mix": 0.25, "score_mean": -2.0, "score_std": 1.0, "diurnal": 0.1},
-        "image": {"mix": 0.75, "score_mean": -2.2, "score_std": 1.0},
-    },
-    "groups": {"control": 1.0},
-    "targets": {"default": {"video": 0.155}},
-    "shocks": [{"at_hour": 48, "type": "video", "score_mean_delta": 0.5}],
-}
+EXAMPLE: dict[str, Any] = CONTRACT_EXAMPLE
 
 
 def test_contract_example_parses_from_json_and_yaml(tmp_path: Path) -> None:
