@@ -6,19 +6,37 @@ body), so the OpenAPI document can be checked against real answers.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Protocol
+import re
+from typing import Annotated, Any, Final, Protocol
 
 from fastapi import FastAPI, Query
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from pydantic import BaseModel
+from pydantic import BaseModel, WithJsonSchema
 
 from services.errors import InvalidInputError
 from services.http import ERROR_SCHEMA, error_response, install_error_handlers, json_response
-from services.names import check_name
-from services.timebuckets import check_bucket, floor_to, is_aligned, parse_time
+from services.names import NAME_PATTERN, check_name
+from services.timebuckets import (
+    MAX_EPOCH_SECONDS,
+    check_bucket,
+    floor_to,
+    is_aligned,
+    parse_time,
+)
+
+# The query syntax the OpenAPI document declares, and the handler enforces (fullmatch),
+# so the two cannot drift. ``\Z``, not ``$``: Python's ``$`` also matches before a
+# trailing newline, and OpenAPI tools written in Python read patterns with ``re``.
+TIME_PATTERN: Final = (
+    r"^(?:[0-9]{1,12}|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}"
+    r"(?::[0-9]{2}(?:\.[0-9]{1,6})?)?(?:Z|[+-][0-9]{2}:[0-9]{2}))\Z"
+)
+TIME_RE: Final = re.compile(TIME_PATTERN)
+GROUP_PATTERN: Final = NAME_PATTERN.removesuffix("$") + r"\Z"
+TIME_SYNTAX: Final = "epoch seconds or YYYY-MM-DDTHH:MM[:SS[.ffffff]] with Z or ±HH:MM"
 
 
 class CounterView(Protocol):
@@ -102,6 +120,14 @@ def aggregate(rows: list[tuple[int, str, int]], bucket: int) -> list[dict[str, A
     ]
 
 
+def query_time(value: str, field: str) -> int:
+    """``parse_time`` (its messages name the problem), limited to the declared syntax."""
+    seconds = parse_time(value, field)
+    if TIME_RE.fullmatch(value) is None:
+        raise InvalidInputError(field, f"must be {TIME_SYNTAX}")
+    return seconds
+
+
 def check_range(start: int, end: int, granularity: int) -> None:
     for name, value in (("start", start), ("end", end)):
         if not is_aligned(value, granularity):
@@ -133,20 +159,45 @@ def create_app(view: CounterView) -> FastAPI:
     install_error_handlers(app)
     _data_routes(app, view)
     _probe_routes(app, view)
+    _declare_granularity(app, view.bucket_seconds)
     return app
+
+
+_GROUP_ITEM = WithJsonSchema({"type": "string", "pattern": GROUP_PATTERN})
+
+
+def _time_query(bound: str) -> Any:
+    return Query(
+        description=f"{TIME_SYNTAX}; {bound}; on the stored granularity",
+        json_schema_extra={"pattern": TIME_PATTERN},
+    )
+
+
+BUCKET_QUERY = Query(
+    description="bucket seconds, a multiple of the stored granularity",
+    json_schema_extra={"minimum": 1, "maximum": MAX_EPOCH_SECONDS},
+)
+
+
+def _declare_granularity(app: FastAPI, granularity: int) -> None:
+    """Put the configured granularity into the (cached) OpenAPI document."""
+    for param in app.openapi()["paths"]["/v1/counts"]["get"]["parameters"]:
+        if param["name"] == "bucket":
+            param["schema"].update(minimum=granularity, multipleOf=granularity)
 
 
 def _data_routes(app: FastAPI, view: CounterView) -> None:
     @app.get("/v1/counts", response_model=CountsResponse, responses={**_422, **_503})
     def counts(
-        start: Annotated[str, Query(description="epoch seconds or ISO-8601 with zone; inclusive")],
-        end: Annotated[str, Query(description="epoch seconds or ISO-8601 with zone; exclusive")],
-        bucket: Annotated[
-            int, Query(description="bucket seconds, a multiple of the granularity")
-        ] = 3600,
-        group: Annotated[list[str] | None, Query(description="repeatable; absent = all")] = None,
+        start: Annotated[str, _time_query("inclusive")],
+        end: Annotated[str, _time_query("exclusive")],
+        bucket: Annotated[int, BUCKET_QUERY] = 3600,
+        group: Annotated[
+            list[Annotated[str, _GROUP_ITEM]] | None,
+            Query(description="repeatable; absent = all"),
+        ] = None,
     ) -> Response:
-        s, e = parse_time(start, "start"), parse_time(end, "end")
+        s, e = query_time(start, "start"), query_time(end, "end")
         check_bucket(bucket, view.bucket_seconds)
         check_range(s, e, view.bucket_seconds)
         wanted = [check_name(g, "group") for g in group] if group else None

@@ -10,52 +10,7 @@ import pytest
 
 from counter_service.api import aggregate, create_app
 from tests.unit.blender.helpers import serve
-
-ROWS = {
-    "control": [(0, "video", 1), (60, "image", 2), (3600, "video", 4), (7200, "video", 8)],
-    "default": [(3660, "image", 16)],
-}
-
-
-class FakeView:
-    bucket_seconds = 60
-
-    def __init__(self, restored: bool = True) -> None:
-        self._restored = restored
-
-    def restored(self) -> bool:
-        return self._restored
-
-    def ready(self) -> tuple[bool, str]:
-        return (True, "") if self._restored else (False, "restoring")
-
-    def healthy(self) -> tuple[bool, str]:
-        return True, ""
-
-    def complete_through(self) -> int | None:
-        return 7200
-
-    def status(self) -> dict[str, Any]:
-        return {
-            "instance": "fake",
-            "ready": True,
-            "events_counted": 31,
-            "events_rejected": 2,
-            "lag": 5,
-            "partitions": [{"topic": "t", "partition": 0, "offset": 33, "lag": 5, "owned": True}],
-            "last_event_ts": 7_200_000,
-            "complete_through": 7200,
-            "changelog_records_read": 3,
-            "changelog_records_skipped": 0,
-        }
-
-    def groups(self) -> list[str]:
-        return sorted(ROWS)
-
-    def counts(
-        self, groups: list[str], start: int, end: int
-    ) -> dict[str, list[tuple[int, str, int]]]:
-        return {g: [r for r in ROWS.get(g, []) if start <= r[0] < end] for g in groups}
+from tests.unit.counter_service.helpers import FakeView
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +67,12 @@ def test_counts_half_open_iso_and_repeated_groups(client: httpx.Client) -> None:
         ({"start": 60, "end": 60}, "end"),
         ({"start": 0, "end": 60, "group": "Bad Name"}, "group"),
         ({"start": -60, "end": 60}, "start"),
+        # Outside the declared syntax though parse_time would take them.
+        ({"start": "+60", "end": 120}, "start"),
+        ({"start": " 60", "end": 120}, "start"),
+        ({"start": 0, "end": "2025-11-22 14:00:00Z"}, "end"),
+        ({"start": 0, "end": 10**12}, "end"),
+        ({"start": 0, "end": 60, "group": "control\n"}, "group"),
     ],
 )
 def test_every_422_names_the_parameter(
