@@ -3,12 +3,17 @@
 Usage: ``python -m bench.blender [--seconds 10] [--concurrency 16] [--sizes 50,500,5000]
 [--limit 50|none] [--rounds 5]``
 
+Load run (64 clients for 60 s without a pause, 500 candidates, then the baseline
+for 60 s): ``python -m bench.blender --seconds 60 --concurrency 64 --sizes 500 --rounds 1``.
+
 Starts a real ZooKeeper (Debian's package) with a constants document, the real
 ``blender`` command (uvicorn, one worker) and a baseline server (uvicorn and a
 bare Starlette route that decodes the same body with orjson and returns it), then
 drives each with the same keep-alive connections and prints latency percentiles,
 requests per second, the blender/baseline ratio, and the blender's server-side
-p99 taken from its ``Server-Timing`` header.
+p99 taken from its ``Server-Timing`` header. Every answer other than 200 and
+every connection failure is counted, and any makes the exit status non-zero: a
+figure measured while failing is no figure.
 
 The load generator is a minimal HTTP/1.1 client on raw asyncio streams rather
 than httpx: on a small machine it shares the cores with the server, and a heavy
@@ -93,7 +98,8 @@ class Result:
     latencies: list[float]
     server_ms: list[float]
     seconds: float
-    errors: int
+    errors: int  # answers other than 200
+    failures: int = 0  # connection errors, broken or unanswered exchanges
 
     def pct(self, values: list[float], p: float) -> float:
         ordered = sorted(values)
@@ -104,6 +110,7 @@ class Result:
         self.server_ms += other.server_ms
         self.seconds += other.seconds
         self.errors += other.errors
+        self.failures += other.failures
 
     @property
     def rps(self) -> float:
@@ -113,23 +120,43 @@ class Result:
 async def _one_connection(
     port: int, request: bytes, stop_at: float, out: Result, record: bool
 ) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        while time.perf_counter() < stop_at:
-            started = time.perf_counter()
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            length, status, timing = _parse_head(head)
-            await reader.readexactly(length)
-            if not record:
-                continue
-            out.latencies.append(time.perf_counter() - started)
-            if status != 200:
-                out.errors += 1
-            if timing is not None:
-                out.server_ms.append(timing)
-    finally:
-        writer.close()
+    """Keep one connection busy until ``stop_at``; a failed exchange is counted and the
+    connection reopened, so that a load run reports every failure instead of dying at
+    the first one."""
+    while time.perf_counter() < stop_at:
+        writer = None
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            await _exchanges(reader, writer, request, stop_at, out, record)
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+            out.failures += 1
+            await asyncio.sleep(0.01)  # a refused connection must not spin
+        finally:
+            if writer is not None:
+                writer.close()
+
+
+async def _exchanges(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    request: bytes,
+    stop_at: float,
+    out: Result,
+    record: bool,
+) -> None:
+    while time.perf_counter() < stop_at:
+        started = time.perf_counter()
+        writer.write(request)
+        head = await reader.readuntil(b"\r\n\r\n")
+        length, status, timing = _parse_head(head)
+        await reader.readexactly(length)
+        if status != 200:
+            out.errors += 1
+        if not record:
+            continue
+        out.latencies.append(time.perf_counter() - started)
+        if timing is not None:
+            out.server_ms.append(timing)
 
 
 def _parse_head(head: bytes) -> tuple[int, int, float | None]:
@@ -151,21 +178,45 @@ async def drive(port: int, body: bytes, seconds: float, concurrency: int) -> Res
         b"POST /v1/blend HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
     )
-    warm = Result([], [], 0.0, 0)
-    await asyncio.gather(
-        *(
-            _one_connection(port, request, time.perf_counter() + 0.3, warm, False)
-            for _ in range(concurrency)
-        )
-    )
     result = Result([], [], seconds, 0)
-    stop_at = time.perf_counter() + seconds
+    await _connections(port, request, 0.3, concurrency, result, False)  # warm-up
     start = time.perf_counter()
-    await asyncio.gather(
-        *(_one_connection(port, request, stop_at, result, True) for _ in range(concurrency))
-    )
+    ticker = asyncio.create_task(_progress(result, start)) if seconds >= 20 else None
+    await _connections(port, request, seconds, concurrency, result, True)
     result.seconds = time.perf_counter() - start
+    if ticker is not None:
+        ticker.cancel()
     return result
+
+
+async def _connections(
+    port: int, request: bytes, seconds: float, concurrency: int, out: Result, record: bool
+) -> None:
+    """Run ``concurrency`` connections for ``seconds``; one still waiting for an answer
+    long after the end is a hung exchange: cancelled and counted as a failure."""
+    stop_at = time.perf_counter() + seconds
+    tasks = [
+        asyncio.create_task(_one_connection(port, request, stop_at, out, record))
+        for _ in range(concurrency)
+    ]
+    _, hung = await asyncio.wait(tasks, timeout=seconds + 30)
+    for task in hung:
+        task.cancel()
+    out.failures += len(hung)
+
+
+async def _progress(result: Result, start: float) -> None:
+    """A line every 10 s: a long load run must show it is alive and whether it fails."""
+    while True:
+        await asyncio.sleep(10)
+        elapsed = time.perf_counter() - start
+        print(
+            f"  {elapsed:5.0f} s: {len(result.latencies)} answers "
+            f"({len(result.latencies) / elapsed:.0f}/s), {result.errors} non-200, "
+            f"{result.failures} connection failures",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 # --- orchestration ---------------------------------------------------------------
@@ -226,7 +277,9 @@ def check_blender(port: int, body: bytes, expected_results: int) -> None:
         raise SystemExit(f"blender answered unexpectedly: {str(answer)[:200]}")
 
 
-def run(seconds: float, concurrency: int, sizes: list[int], limit: int | None, rounds: int) -> None:
+def run(
+    seconds: float, concurrency: int, sizes: list[int], limit: int | None, rounds: int
+) -> list[tuple[int, Result, Result]]:
     with tempfile.TemporaryDirectory(prefix="bench-blender-") as tmp:
         workdir = Path(tmp)
         zk = ZooKeeperServer(workdir / "zookeeper")
@@ -243,6 +296,7 @@ def run(seconds: float, concurrency: int, sizes: list[int], limit: int | None, r
         finally:
             zk.stop()
     print_table(rows, seconds, concurrency, limit)
+    return rows
 
 
 def measure(
@@ -282,7 +336,7 @@ def print_table(
     )
     header = (
         f"{'cands':>6} | {'server':>8} | {'p50 ms':>7} | {'p99 ms':>7} | {'req/s':>8} | "
-        f"{'errors':>6} | {'srv p50':>7} | {'srv p99':>7} | {'rps ratio':>9}"
+        f"{'errors':>6} | {'failed':>6} | {'srv p50':>7} | {'srv p99':>7} | {'rps ratio':>9}"
     )
     print(header)
     print("-" * len(header))
@@ -294,11 +348,12 @@ def print_table(
             print(
                 f"{n:>6} | {name:>8} | {res.pct(res.latencies, 0.5) * 1000:7.2f} | "
                 f"{res.pct(res.latencies, 0.99) * 1000:7.2f} | {res.rps:8.0f} | "
-                f"{res.errors:>6} | {srv50} | {srv99} | {ratio}"
+                f"{res.errors:>6} | {res.failures:>6} | {srv50} | {srv99} | {ratio}"
             )
     print(
         "\np50/p99: client-side latency; srv p50/p99: the blender's own time from the "
-        "whole body received to the response ready (Server-Timing 'blend'), in ms."
+        "whole body received to the response ready (Server-Timing 'blend'), in ms; errors: "
+        "answers other than 200; failed: connection errors and broken or hung exchanges."
     )
 
 
@@ -315,7 +370,11 @@ def main(argv: list[str] | None = None) -> None:
         run_baseline(args.baseline_server)
         return
     limit = None if args.limit == "none" else int(args.limit)
-    run(args.seconds, args.concurrency, [int(s) for s in args.sizes.split(",")], limit, args.rounds)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    rows = run(args.seconds, args.concurrency, sizes, limit, args.rounds)
+    failed = sum(r.errors + r.failures for _, *results in rows for r in results)
+    if failed:
+        raise SystemExit(f"FAILED: {failed} non-200 answers or connection failures")
 
 
 if __name__ == "__main__":

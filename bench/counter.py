@@ -1,6 +1,8 @@
-"""Counter-service throughput against a stateless baseline, and restore time.
+"""Counter-service throughput against a stateless baseline, restore time, and the
+service under load with its dead-letter path busy.
 
     .venv/bin/python -m bench.counter [--events 1000000] [--runs 3]
+        [--bad-fraction 0.1] [--live]
 
 Starts its own Tansu broker and ZooKeeper, loads ``--events`` events into a
 4-partition topic once, then measures, ``--runs`` times each:
@@ -8,11 +10,21 @@ Starts its own Tansu broker and ZooKeeper, loads ``--events`` events into a
 (a) baseline: one consumer with the service's fetch settings that only parses
     each value (orjson) and counts ``(group, bucket, type)`` in a dict;
 (b) the counter service end to end, as a real process: from its first event
-    to the last one counted, read from ``/v1/status``;
+    to the last one counted or rejected, read from ``/v1/status``, sampling its
+    lag meanwhile; then checks the result exactly: counts per (group, bucket,
+    type), ``events_rejected``, and the dead-letter topic (every bad event, by
+    distinct ``cd-source``, with the reason it was given);
 (c) restore: a fresh instance with an empty folder, from start to holding
     every count (one replay of the changelog written by (b)).
 
-Prints medians, events/s and the ratio (b)/(a).
+``--bad-fraction`` mixes bad events in (every reason of counter_service/events.py
+in equal shares), so that the dead-letter path is part of the rate. ``--live``
+produces into a fresh topic per run while the service consumes, instead of
+loading once beforehand: the rate is then that of producer and service together,
+and the lag shows whether the service keeps up.
+
+Prints medians, events/s and the ratio (b)/(a); exits non-zero unless every run
+was exact.
 """
 
 from __future__ import annotations
@@ -23,19 +35,22 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
+import httpx
 import orjson
 from confluent_kafka import Consumer, TopicPartition
 
+from bench.counter_load import LagSampler, Stream, make_stream, verify
 from services.kafka import TopicSpec, consumer_config, ensure_topics
 from services.local.tansu import TansuBroker
 from services.local.zookeeper import ZooKeeperServer
 from tests.integration.counter_service.harness import (
     CounterProcess,
     Deployment,
-    encode,
-    make_events,
     produce,
 )
 
@@ -43,12 +58,15 @@ PARTITIONS = 4
 
 
 def baseline(bootstrap: str, topic: str, total: int, batch: int) -> float:
-    """Seconds to read and count ``total`` events with no state and no changelog."""
+    """Seconds to read and count ``total`` events with no state and no changelog.
+
+    A value that does not parse or lacks a field is skipped: the baseline does the
+    least any consumer must, so the ratio prices validation, dead letters and state."""
     config = consumer_config(bootstrap, f"bench-{uuid.uuid4().hex[:8]}")  # the service's
     consumer = Consumer(config)
     consumer.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
     counts: Counter[tuple[str, int, str]] = Counter()
-    seen = 0
+    seen = skipped = 0
     started = 0.0
     loads = orjson.loads
     while seen < total:
@@ -58,44 +76,85 @@ def baseline(bootstrap: str, topic: str, total: int, batch: int) -> float:
         for msg in messages:
             if msg.error() is not None:
                 continue
-            event = loads(msg.value() or b"")
-            key = (
-                event.get("experiment_group") or "default",
-                event["ts"] // 60_000 * 60,
-                event["content_type"],
-            )
-            counts[key] += 1
             seen += 1
+            try:
+                event = loads(msg.value() or b"")
+                key = (
+                    event.get("experiment_group") or "default",
+                    event["ts"] // 60_000 * 60,
+                    event["content_type"],
+                )
+            except (ValueError, KeyError, TypeError, AttributeError):
+                skipped += 1
+                continue
+            counts[key] += 1
     elapsed = time.perf_counter() - started
     consumer.close()
     return elapsed
 
 
-def service_run(deployment: Deployment, instance: str, total: int) -> tuple[float, float]:
-    """(seconds from first event to last counted, seconds to restore in a fresh instance)."""
+@dataclass
+class Run:
+    baseline: float = 0.0
+    service: float = 0.0
+    restore: float = 0.0
+    max_lag: int = 0
+    final_lag: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def service_run(
+    deployment: Deployment, instance: str, stream: Stream, feed: Callable[[], object] | None
+) -> Run:
+    """The service from its first event to the last one counted or rejected, its lag
+    meanwhile, the exactness of its result, then a restore in a fresh instance.
+
+    Without ``feed`` the events wait in the topic and the clock starts when the
+    instance is ready; with it the clock starts when ``feed`` starts producing."""
+    total, run = len(stream.values), Run()
     counter = CounterProcess(deployment, instance)
-    counter.start()
-    first = time.perf_counter()
-    while counter.status()["events_counted"] == 0:
-        time.sleep(0.01)
-    # The instance was ready before its first event: started counting at ``first``.
-    while counter.status()["events_counted"] < total:
-        time.sleep(0.02)
-    counted = time.perf_counter() - first
-    fresh = CounterProcess(deployment, f"{instance}-restore")
+    try:
+        counter.start()
+        with LagSampler(counter) as sampler:
+            first = time.perf_counter()
+            if feed is not None:
+                feed()
+            while processed(counter) < total:
+                time.sleep(0.02)
+            run.service = time.perf_counter() - first
+        run.problems = verify(counter, deployment.bootstrap, dead_letters(deployment), stream)
+        run.max_lag, run.final_lag = sampler.max_lag, counter.status()["lag"]
+        print(f"  lag (elapsed s: events): {sampler.trace()}  final {run.final_lag}", flush=True)
+        run.restore = restore_time(deployment, f"{instance}-restore", total)
+    finally:
+        counter.stop()
+    return run
+
+
+def restore_time(deployment: Deployment, instance: str, total: int) -> float:
+    """Seconds for a fresh instance, empty folder, to hold every count again."""
+    fresh = CounterProcess(deployment, instance)
     began = time.perf_counter()
-    fresh.server.start(60)
-    while True:
-        try:
-            if fresh.status()["events_counted"] >= total:
-                break
-        except Exception:
-            pass
-        time.sleep(0.02)
-    restore = time.perf_counter() - began
-    fresh.stop()
-    counter.stop()
-    return counted, restore
+    try:
+        fresh.server.start(60)
+        while True:
+            try:
+                if processed(fresh) >= total:
+                    return time.perf_counter() - began
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.02)
+    finally:
+        fresh.stop()
+
+
+def processed(counter: CounterProcess) -> int:
+    status = counter.status()
+    return int(status["events_counted"] + status["events_rejected"])
+
+
+def dead_letters(deployment: Deployment) -> str:
+    return deployment.extra.get("CD_DLQ_TOPIC", deployment.dlq)
 
 
 def main() -> None:
@@ -103,56 +162,91 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--batch", type=int, default=10_000)
+    parser.add_argument("--bad-fraction", type=float, default=0.0)
+    parser.add_argument("--live", action="store_true", help="produce while the service runs")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-counter-"))
     broker, zk = TansuBroker(work / "tansu"), ZooKeeperServer(work / "zk")
     broker.start()
     zk.start()
     try:
-        topic = "bench.impressions"
-        ensure_topics(broker.bootstrap, [TopicSpec(topic, PARTITIONS)])
-        events = make_events(args.events, int(time.time() * 1000))
-        began = time.perf_counter()
-        produce(broker.bootstrap, topic, encode(events))
-        print(f"loaded {args.events} events in {time.perf_counter() - began:.1f}s")
-        base, svc, restore = [], [], []
-        for run in range(args.runs):
-            base.append(baseline(broker.bootstrap, topic, args.events, args.batch))
-            deployment = Deployment(
-                broker.bootstrap,
-                topic,
-                zk.hosts,
-                "/bench",
-                work / f"run{run}",
-                group_id=f"bench-{run}",
-                extra={
-                    "CD_COUNTER_CHANGELOG_TOPIC": f"{topic}.changelog-{run}",
-                    "CD_COUNTER_BATCH_SIZE": str(args.batch),
-                    "CD_LOG_LEVEL": "WARNING",
-                },
-            )
-            counted, restored = service_run(deployment, f"bench{run}", args.events)
-            svc.append(counted)
-            restore.append(restored)
-            print(
-                f"run {run}: baseline {base[-1]:.2f}s  service {counted:.2f}s  "
-                f"restore {restored:.2f}s"
-            )
-        report(args.events, base, svc, restore)
+        runs = measure(args, broker.bootstrap, zk.hosts, work)
     finally:
         broker.stop()
         zk.stop()
+    report(args.events, args.bad_fraction, args.live, runs)
+    problems = [p for run in runs for p in run.problems]
+    if problems:
+        raise SystemExit("FAILED: " + "; ".join(problems))
 
 
-def report(events: int, base: list[float], svc: list[float], restore: list[float]) -> None:
-    b, s, r = statistics.median(base), statistics.median(svc), statistics.median(restore)
+def measure(args: argparse.Namespace, bootstrap: str, zk_hosts: str, work: Path) -> list[Run]:
+    stream = make_stream(args.events, int(time.time() * 1000), args.bad_fraction)
+    print(f"{args.events} events, {stream.rejected} bad: {dict(stream.bad)}", flush=True)
+    runs = []
+    for number in range(args.runs):
+        topic = f"bench.impressions-{number}" if args.live else "bench.impressions"
+        if number == 0 or args.live:
+            ensure_topics(bootstrap, [TopicSpec(topic, PARTITIONS)])
+        if number == 0 and not args.live:
+            load(bootstrap, topic, stream)
+        deployment = Deployment(
+            bootstrap,
+            topic,
+            zk_hosts,
+            "/bench",
+            work / f"run{number}",
+            group_id=f"bench-{number}",
+            extra={
+                "CD_COUNTER_CHANGELOG_TOPIC": f"{topic}.changelog-{number}",
+                "CD_DLQ_TOPIC": f"{topic}.dlq-{number}",
+                "CD_COUNTER_BATCH_SIZE": str(args.batch),
+                "CD_LOG_LEVEL": "WARNING",
+            },
+        )
+        feed = partial(load, bootstrap, topic, stream) if args.live else None
+        run = service_run(deployment, f"bench{number}", stream, feed)
+        run.baseline = baseline(bootstrap, topic, args.events, args.batch)
+        runs.append(run)
+        print(
+            f"run {number}: baseline {run.baseline:.2f}s  service {run.service:.2f}s  "
+            f"restore {run.restore:.2f}s  max lag {run.max_lag}  "
+            f"{'exact' if not run.problems else run.problems}",
+            flush=True,
+        )
+    return runs
+
+
+def load(bootstrap: str, topic: str, stream: Stream) -> None:
+    began = time.perf_counter()
+    produce(bootstrap, topic, stream.values)
+    took = time.perf_counter() - began
+    print(f"  produced {len(stream.values)} events in {took:.1f}s", flush=True)
+
+
+def report(events: int, bad_fraction: float, live: bool, runs: list[Run]) -> None:
+    def median(values: list[float]) -> float:
+        return statistics.median(values)
+
+    b, s = median([r.baseline for r in runs]), median([r.service for r in runs])
+    r = median([run.restore for run in runs])
+    mode = "produced during the run" if live else "waiting in the topic"
     print()
-    print(f"| measure ({events} events, {PARTITIONS} partitions) | median s | events/s |")
+    print(
+        f"{events} events ({bad_fraction:.0%} bad), {PARTITIONS} partitions, {mode}, "
+        f"{len(runs)} runs, medians"
+    )
+    print("| measure | median s | events/s |")
     print("|---|---|---|")
     print(f"| (a) baseline: parse + count in a dict | {b:.2f} | {events / b:,.0f} |")
     print(f"| (b) counter-service end to end | {s:.2f} | {events / s:,.0f} |")
     print(f"| restore a fresh instance (changelog replay) | {r:.2f} | {events / r:,.0f} |")
     print(f"ratio (b)/(a): {b / s:.2f}")
+    print(
+        f"lag: max {max(run.max_lag for run in runs)}, final "
+        f"{max(run.final_lag for run in runs)} (worst run); exact in "
+        f"{sum(not run.problems for run in runs)} of {len(runs)} runs"
+    )
 
 
 if __name__ == "__main__":
