@@ -16,7 +16,7 @@ from services.documents import (
     PausedDocument,
     TargetsDocument,
     dump_document,
-    parse_document,
+    parse_stored,
 )
 from services.zk import Versioned, ZkStore
 
@@ -33,7 +33,7 @@ def read_targets(store: ZkStore) -> Read[TargetsDocument]:
     node = store.read(store.paths.targets)
     if node is None:
         return Read(TargetsDocument(), None)
-    return Read(parse_document(TargetsDocument, node.data), node)
+    return Read(parse_stored(TargetsDocument, store.paths.targets, node.data), node)
 
 
 def write_targets(store: ZkStore, doc: TargetsDocument, expected: Versioned | None) -> None:
@@ -44,9 +44,9 @@ def read_constants(store: ZkStore) -> Read[ConstantsDocument] | None:
     node = store.read(store.paths.constants)
     if node is None:
         return None
-    return Read(parse_document(ConstantsDocument, node.data), node)
+    return Read(parse_stored(ConstantsDocument, store.paths.constants, node.data), node)
 
 
 def read_paused(store: ZkStore) -> PausedDocument | None:
     node = store.read(store.paths.paused)
-    return None if node is None else parse_document(PausedDocument, node.data)
+    return None if node is None else parse_stored(PausedDocument, store.paths.paused, node.data)

@@ -165,6 +165,15 @@ def parse_document(model: type[D], raw: bytes | str | None) -> D:
     return validate_document(model, data)
 
 
+def parse_stored(model: type[D], where: str, raw: bytes | None) -> D:
+    """:func:`parse_document` for a stored document: the refusal names ``where`` (the znode)."""
+    try:
+        return parse_document(model, raw)
+    except InvalidInputError as exc:
+        problem = exc.problem if exc.field == model.__name__ else str(exc)
+        raise InvalidInputError(where, problem) from exc
+
+
 def dump_document(doc: BaseModel, *, drop_none: bool = False) -> bytes:
     """Serialise with the contract's field names; refuses what ZooKeeper would refuse.
 

@@ -25,8 +25,9 @@ from services.documents import (
     Name,
     OpenModel,
     dump_document,
-    parse_document,
+    parse_stored,
 )
+from services.errors import InvalidInputError
 from services.zk import Create, Delete, SetData, Versioned, ZkStore
 
 log = logging.getLogger(__name__)
@@ -73,9 +74,12 @@ class Ledger:
 def read_ledger(store: ZkStore) -> Ledger:
     cnode = store.read(store.paths.constants)
     snode = store.read(store.paths.controller_state)
-    constants = parse_document(ConstantsDocument, cnode.data) if cnode else None
+    paths = store.paths
+    constants = parse_stored(ConstantsDocument, paths.constants, cnode.data) if cnode else None
     state = (
-        parse_document(ControllerStateDocument, snode.data) if snode else ControllerStateDocument()
+        parse_stored(ControllerStateDocument, paths.controller_state, snode.data)
+        if snode
+        else ControllerStateDocument()
     )
     return Ledger(constants, cnode, state, snode)
 
@@ -97,24 +101,37 @@ def publish(store: ZkStore, read: Ledger, entry: HistoryEntry) -> None:
     prune_history(store)
 
 
-def history(store: ZkStore, limit: int | None = None) -> list[HistoryEntry]:
-    """Newest first. An unreadable entry is logged and left out, not fatal."""
+def read_history(
+    store: ZkStore, limit: int | None = None
+) -> tuple[list[HistoryEntry], list[InvalidInputError]]:
+    """Newest first, and the refusal (naming the znode) of every unreadable entry."""
     names = sorted(store.children(store.paths.history), reverse=True)
     entries: list[HistoryEntry] = []
+    refused: list[InvalidInputError] = []
     for name in names[:limit] if limit else names:
-        node = store.read(f"{store.paths.history}/{name}")
+        path = f"{store.paths.history}/{name}"
+        node = store.read(path)
         if node is None:
             continue
         try:
-            entries.append(parse_document(HistoryEntry, node.data))
-        except ValueError as exc:
-            log.warning("skipping unreadable history entry %s: %s", name, exc)
+            entries.append(parse_stored(HistoryEntry, path, node.data))
+        except InvalidInputError as exc:
+            refused.append(exc)
+    return entries, refused
+
+
+def history(store: ZkStore, limit: int | None = None) -> list[HistoryEntry]:
+    """Newest first. An unreadable entry is logged and left out, not fatal."""
+    entries, refused = read_history(store, limit)
+    for exc in refused:
+        log.warning("skipping unreadable history entry %s", exc)
     return entries
 
 
 def history_entry(store: ZkStore, generation: int) -> HistoryEntry | None:
-    node = store.read(store.paths.history_entry(generation))
-    return None if node is None else parse_document(HistoryEntry, node.data)
+    path = store.paths.history_entry(generation)
+    node = store.read(path)
+    return None if node is None else parse_stored(HistoryEntry, path, node.data)
 
 
 def prune_history(store: ZkStore, keep: int = HISTORY_KEEP) -> None:

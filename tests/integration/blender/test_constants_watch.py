@@ -13,6 +13,7 @@ from services.documents import dump_document
 from services.local.process import free_port
 from services.local.zookeeper import ZooKeeperServer
 from services.zk import ZkStore
+from tests.bad_documents import BAD_DOCUMENTS
 from tests.integration.blender.conftest import (
     BlenderFactory,
     blended_video,
@@ -65,18 +66,7 @@ def test_invalid_documents_in_zookeeper_keep_the_last_good(
     write_constants(store, 1, VIDEO_UP)
     with blender() as client:
         wait_for(lambda: generation(client) == 1, 5, "generation 1")
-        bad_documents = [
-            b"{not json",
-            b'{"schema": 1, "generation": 2, "computed_at": "x", "policies": '
-            b'{"default": {"video": NaN}}}',
-            b'{"schema": 2, "generation": 2, "computed_at": "x"}',
-            b'{"schema": 1, "generation": 2, "computed_at": "x", "policies": '
-            b'{"default": {"video": 1e999}}}',
-            b"",
-            b"[]",
-            b" " * 1_000_001,
-        ]
-        for raw in bad_documents:
+        for _, raw, problem in BAD_DOCUMENTS:
             write_raw(store, raw)
             wait_for(
                 lambda: constants(client)["last_error"] is not None, 2, f"refused {raw[:30]!r}"
@@ -84,6 +74,7 @@ def test_invalid_documents_in_zookeeper_keep_the_last_good(
             assert generation(client) == 1
             assert blended_video(client) == 1.0
             assert "zookeeper" in constants(client)["last_error"]
+            assert problem in constants(client)["last_error"]
             assert "Last error" in client.get("/").text
             write_constants(store, 1, VIDEO_UP)  # good again: the error clears
             wait_for(lambda: constants(client)["last_error"] is None, 2, "error cleared")
