@@ -11,7 +11,13 @@ from rich.table import Table
 from services.docstore import read_paused
 from services.documents import PausedDocument, dump_document
 from services.errors import InvalidInputError, VersionConflictError
-from services.ledger import history, history_entry, publish, read_ledger, rollback_entry
+from services.ledger import (
+    HistoryEntry,
+    history_entry,
+    publish,
+    read_ledger,
+    rollback_entry,
+)
 from services.zk import Delete, ZkStore
 
 
@@ -23,11 +29,11 @@ def who() -> str:
     return f"cdctl:{getpass.getuser()}@{socket.gethostname()}"
 
 
-def history_table(store: ZkStore, limit: int) -> Table:
+def history_table(entries: list[HistoryEntry]) -> Table:
     table = Table(title="Constants history (newest first)", title_justify="left")
     for col in ("generation", "written", "window", "writer", "summary"):
         table.add_column(col, overflow="fold")
-    for entry in history(store, limit):
+    for entry in entries:
         table.add_row(
             str(entry.generation),
             entry.written_at,

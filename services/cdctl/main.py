@@ -16,6 +16,7 @@ from services.cdctl.targets import apply_edit, parse_assignments, set_targets, u
 from services.docstore import read_constants, read_targets
 from services.documents import dump_document
 from services.errors import CDError, InvalidInputError
+from services.ledger import read_history
 from services.settings import CommonSettings, load
 from services.zk import ZkStore
 
@@ -67,8 +68,12 @@ def _constants_show(store: ZkStore, args: argparse.Namespace) -> int:
 
 
 def _history(store: ZkStore, args: argparse.Namespace) -> int:
-    render.print_table(controller.history_table(store, args.limit))
-    return 0
+    """The readable generations; each unreadable one named on stderr, and exit 1."""
+    entries, refused = read_history(store, args.limit)
+    render.print_table(controller.history_table(entries))
+    for exc in refused:
+        print(f"cdctl: unreadable history entry, left out: {exc}", file=sys.stderr)
+    return 1 if refused else 0
 
 
 def _rollback(store: ZkStore, args: argparse.Namespace) -> int:

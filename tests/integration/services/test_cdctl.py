@@ -11,9 +11,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from services.documents import ConstantsDocument, dump_document
+from services.documents import MAX_DOCUMENT_BYTES, ConstantsDocument, dump_document
 from services.local.zookeeper import ZooKeeperServer
 from services.zk import ZkStore
+from tests.bad_documents import BAD, BAD_DOCUMENTS
 
 CDCTL = shutil.which("cdctl") or str(Path(sys.executable).parent / "cdctl")
 
@@ -158,3 +159,79 @@ def test_pause_resume_history_and_rollback_commands(
     assert cdctl(zk, zk_root, "controller", "pause", "--reason", " ").returncode == 1
     assert cdctl(zk, zk_root, "controller", "resume").stdout.strip() == "resumed"
     assert store.read(store.paths.paused) is None
+
+
+def put_raw(store: ZkStore, path: str, raw: bytes) -> None:
+    node = store.read(path)
+    if node is None:
+        store.create(path, raw)
+    else:
+        store.set(path, raw, node.version)
+
+
+def assert_clean_refusal(r: subprocess.CompletedProcess[str], path: str, problem: str) -> None:
+    assert r.returncode == 1, r.stdout
+    assert path in r.stderr and problem in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize(("raw", "problem"), BAD)
+def test_show_commands_name_a_bad_document(
+    zk: ZooKeeperServer, zk_root: str, store: ZkStore, raw: bytes, problem: str
+) -> None:
+    paths = store.paths
+    for path in (paths.targets, paths.constants):
+        put_raw(store, path, raw)
+    for args, path in (
+        (("targets", "show"), paths.targets),
+        (("constants", "show"), paths.constants),
+    ):
+        assert_clean_refusal(cdctl(zk, zk_root, *args), path, problem)
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"), [p for p in BAD if p.id in ("invalid-json", "nan", "over-the-size-limit")]
+)
+def test_set_over_a_bad_targets_document_is_refused_and_changes_nothing(
+    zk: ZooKeeperServer, zk_root: str, store: ZkStore, raw: bytes, problem: str
+) -> None:
+    put_raw(store, store.paths.targets, raw)
+    before = store.read(store.paths.targets)
+    r = cdctl(zk, zk_root, "targets", "set", "default", "video=0.1")
+    assert_clean_refusal(r, store.paths.targets, problem)
+    assert store.read(store.paths.targets) == before
+
+
+def test_history_leaves_out_and_names_every_bad_entry(
+    zk: ZooKeeperServer, zk_root: str, store: ZkStore
+) -> None:
+    from pid_controller.runner import run_once
+    from tests.integration.pid_controller.test_runner_ledger import CONFIG, at, counts
+
+    assert cdctl(zk, zk_root, "targets", "set", "default", "video=0.155").returncode == 0
+    run_once(store, CONFIG, at=at(0), fetch=counts({"g": (10_000, {"video": 2_000})}))
+    bad = {
+        store.paths.history_entry(2 + i): (raw, problem)
+        for i, (_, raw, problem) in enumerate(BAD_DOCUMENTS)
+    }
+    for path, (raw, _) in bad.items():
+        store.create(path, raw)
+    r = cdctl(zk, zk_root, "constants", "history", "--limit", "100")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "default: video" in r.stdout  # generation 1 is still listed
+    for path, (_, problem) in bad.items():
+        line = next(x for x in r.stderr.splitlines() if path in x)
+        assert "unreadable history entry" in line and problem in line
+
+
+def test_a_targets_document_over_the_size_limit_is_refused_by_cdctl(
+    zk: ZooKeeperServer, zk_root: str, store: ZkStore
+) -> None:
+    """Valid shares, but too many for one document: our refusal, not ZooKeeper's."""
+    assert cdctl(zk, zk_root, "targets", "set", "default", "video=0.1").returncode == 0
+    before = store.read(store.paths.targets)
+    names = [f"t{i:05d}".ljust(64, "x") for i in range(MAX_DOCUMENT_BYTES // 70)]
+    r = cdctl(zk, zk_root, "targets", "set", "default", *(f"{n}=0.00001" for n in names))
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert f"over {MAX_DOCUMENT_BYTES}" in r.stderr
+    assert store.read(store.paths.targets) == before
