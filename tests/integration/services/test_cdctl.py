@@ -222,6 +222,10 @@ def test_history_leaves_out_and_names_every_bad_entry(
     for path, (_, problem) in bad.items():
         line = next(x for x in r.stderr.splitlines() if path in x)
         assert "unreadable history entry" in line and problem in line
+    # Rolling back to an unreadable generation is refused, naming its znode.
+    assert_clean_refusal(
+        cdctl(zk, zk_root, "constants", "rollback", "2"), store.paths.history_entry(2), ""
+    )
 
 
 def test_a_targets_document_over_the_size_limit_is_refused_by_cdctl(
