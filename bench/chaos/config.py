@@ -49,6 +49,7 @@ class Figures:
     zk_restarts: int = 0
     controllers_started: int = 0
     controllers_killed: int = 0
+    controllers_killed_mid_step: int = 0  # holding the lock, counts read, not yet written
     controller_retries: int = 0
     windows: int = 0
     generations: int = 0

@@ -36,6 +36,7 @@ class ControllerStats:
     killed: int = 0
     retries: int = 0  # ordinary runs after a racing round left the window undone
     failed: int = 0  # runs that exited non-zero (counters or ZooKeeper unavailable)
+    killed_mid_step: int = 0  # killed holding the lock, between reading counts and writing
 
 
 @dataclass(frozen=True)
@@ -59,9 +60,13 @@ class ControllerTarget:
         }
 
 
+def log_path(target: ControllerTarget, end: int, name: str) -> Path:
+    return target.logs / f"{end}-{name}.log"
+
+
 def spawn(target: ControllerTarget, end: int, name: str) -> subprocess.Popen[bytes]:
     target.logs.mkdir(parents=True, exist_ok=True)
-    with open(target.logs / f"{end}-{name}.log", "ab") as log:
+    with open(log_path(target, end, name), "ab") as log:
         return subprocess.Popen(
             [str(BIN / "pid-controller"), "run", "--at", iso(end)],
             stdout=log,
@@ -70,29 +75,52 @@ def spawn(target: ControllerTarget, end: int, name: str) -> subprocess.Popen[byt
         )
 
 
-def _kill_later(proc: subprocess.Popen[bytes], delay: float, stats: ControllerStats) -> None:
-    def kill() -> None:
+# Where a doomed run dies: at a random moment of its start-up; just after it connected
+# to ZooKeeper (racing for the lock); or just after it read the counts, holding the lock
+# before its multi-op, the moment a crash is most dangerous for "one write per window".
+MID_STEP = "HTTP Request: GET"
+KILL_POINTS = (None, "zookeeper connected", MID_STEP)
+
+
+def _kill_at(
+    proc: subprocess.Popen[bytes], log: Path, marker: str | None, rng: random.Random
+) -> tuple[threading.Thread, list[str]]:
+    """A watcher that kills ``proc`` once ``marker`` is in its log; says if it did."""
+    delay = rng.uniform(0.2, 1.0) if marker is None else rng.uniform(0.0, 0.03)
+    killed: list[str] = []
+
+    def watch() -> None:
+        while marker is not None and proc.poll() is None:
+            if marker in log.read_text(errors="replace"):
+                break
+            time.sleep(0.005)
+        time.sleep(delay)
         if proc.poll() is None:
             proc.kill()
-            stats.killed += 1
+            killed.append(marker or "start-up")
 
-    threading.Timer(delay, kill).start()
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread, killed
 
 
 def race(
     target: ControllerTarget, end: int, racers: int, doomed: int, rng: random.Random
 ) -> tuple[bool, ControllerStats]:
-    """``racers`` runs at once, ``doomed`` of them killed; True if one of them exited 0.
-    When all are doomed they die early (most likely before writing), so that the
-    window is left undone and the next ordinary run has to complete it."""
-    stats = ControllerStats()
-    latest = 1.0 if doomed == racers else 2.5
-    procs = [spawn(target, end, f"race{i}") for i in range(racers)]
-    stats.started = racers
-    for proc in rng.sample(procs, doomed):
-        _kill_later(proc, rng.uniform(0.2, latest), stats)
+    """``racers`` runs at once, ``doomed`` of them killed; True if one of them exited 0."""
+    names = [f"race{i}" for i in range(racers)]
+    procs = [spawn(target, end, name) for name in names]
+    watchers = [
+        _kill_at(procs[i], log_path(target, end, names[i]), rng.choice(KILL_POINTS), rng)
+        for i in rng.sample(range(racers), doomed)
+    ]
     codes = [proc.wait(RUN_TIMEOUT) for proc in procs]
-    time.sleep(0.05)  # let a timer that fired at the very end count its kill
+    kills = []
+    for thread, killed in watchers:
+        thread.join(RUN_TIMEOUT)
+        kills += killed
+    stats = ControllerStats(started=racers, killed=len(kills))
+    stats.killed_mid_step = kills.count(MID_STEP)
     stats.failed = sum(1 for c in codes if c > 0)
     return any(c == 0 for c in codes), stats
 

@@ -24,6 +24,7 @@ def figures_table(result: ChaosResult) -> Table:
             "controller processes started / killed",
             f"{f.controllers_started} / {f.controllers_killed}",
         ),
+        ("controllers killed holding the lock, counts read", str(f.controllers_killed_mid_step)),
         ("controller ordinary re-runs", str(f.controller_retries)),
         ("windows / generations", f"{f.windows} / {f.generations}"),
         ("blender requests / errors", f"{f.blender_requests:,} / {f.blender_errors}"),

@@ -124,7 +124,7 @@ class Soak:
             self._wait_counted(offsets)
             doomed = racers if k == 1 else self.rng.randint(0, racers)  # one window: all die
             stats = complete_window(self.target, end, racers, doomed, self.rng)
-            for name in ("started", "killed", "retries", "failed"):
+            for name in ("started", "killed", "retries", "failed", "killed_mid_step"):
                 setattr(self.stats, name, getattr(self.stats, name) + getattr(stats, name))
             self.figures.windows += 1
             self.first_generation.set()
@@ -153,6 +153,7 @@ class Soak:
         f.zk_restarts = len(self.zk_chaos.downtimes)
         f.controllers_started, f.controllers_killed = self.stats.started, self.stats.killed
         f.controller_retries = self.stats.retries
+        f.controllers_killed_mid_step = self.stats.killed_mid_step
 
     def _progress(self, done: threading.Event) -> None:
         began = time.monotonic()

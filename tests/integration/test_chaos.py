@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from bench.chaos.config import ChaosConfig
+from bench.chaos.report import print_report
 from bench.chaos.soak import run
 
 
@@ -31,6 +32,7 @@ def test_chaos_soak_small(tmp_path: Path) -> None:
         progress_seconds=10.0,
     )
     result = run(config)
+    print_report(result)  # shown by pytest when an assertion fails
     f = result.figures
     for criterion in result.criteria:
         assert criterion.passed, f"{criterion.name}: {criterion.detail}"
