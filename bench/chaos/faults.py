@@ -68,7 +68,11 @@ class CounterKiller(threading.Thread):
                 self.errors.append(f"{counter.instance}: {exc}")
                 time.sleep(1.0)
 
-    def finish(self) -> None:
+    def finish(self, timeout: float = 300.0) -> None:
+        """Stop once the planned kills (and so the planned wipe) have happened."""
+        deadline = time.monotonic() + timeout
+        while len(self.kills) < self.planned and self.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
         self._halt.set()
         self.join(120)
 

@@ -88,7 +88,7 @@ class Soak:
             return self._finish()
         finally:
             done.set()
-            self.killer.finish()
+            self.killer.finish(timeout=0)  # on a failure: stop at once
             self.load.finish()
 
     def _faulty_phase(self) -> None:
@@ -96,6 +96,7 @@ class Soak:
             self.phase = "events flowing, counters killed, controllers racing"
             self._control_windows()
         finally:
+            self.phase = "finishing the planned kills"
             self.killer.finish()
             self.first_generation.set()  # a chaos thread never triggered must not hang
             self.zk_chaos.join(120)
