@@ -2,15 +2,23 @@
 
 Settings are read here, once; SIGTERM/SIGINT stop gracefully (finish the batch,
 make its changelog records applied, commit, leave the group, deregister).
-Exit codes: 0 stopped cleanly, 1 a dependency failed, 2 bad settings,
-3 local state cannot be rebuilt exactly (refusing to serve low counts).
+Exit codes: 0 stopped cleanly, 1 a dependency failed (or the stop could not
+finish within ``CD_COUNTER_STOP_GRACE_SECONDS``), 2 bad settings, 3 local state
+cannot be rebuilt exactly (refusing to serve low counts).
+
+The stop is bounded because its waits (flush, fence, commit, leaving the group,
+deregistering) have no useful end while the broker or ZooKeeper is unreachable,
+and cutting them short is safe: exactness never rests on a clean stop, only on
+the changelog (a restart after ``kill -9`` is exact too).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
+import threading
 from types import FrameType
 
 from counter_service.service import CounterService
@@ -20,6 +28,23 @@ from services.errors import CDError, InvalidInputError
 from services.settings import CounterSettings, load
 
 log = logging.getLogger("counter_service")
+
+
+def _exit_after(seconds: float) -> None:
+    """Leave the process after ``seconds`` even if the main thread is blocked in C."""
+
+    def expire() -> None:
+        log.error(
+            "graceful stop took over %g s (broker or ZooKeeper unreachable?): exiting now; "
+            "the next start resumes exactly from the changelog",
+            seconds,
+        )
+        logging.shutdown()
+        os._exit(1)
+
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True
+    timer.start()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,8 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     service = CounterService(settings)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %s: stopping after the current batch", signal.Signals(signum).name)
+        name = signal.Signals(signum).name
+        if service.stopping.is_set():
+            log.warning("second signal %s: exiting without finishing the stop", name)
+            os._exit(1)
+        log.info("signal %s: stopping after the current batch", name)
         service.stopping.set()
+        _exit_after(settings.counter_stop_grace_seconds)
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -52,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         log.error("counter-service failed: %s", exc, exc_info=True)
         return 1
     finally:
+        if not service.stopping.is_set():  # a failure, not a signal: bound this stop too
+            _exit_after(settings.counter_stop_grace_seconds)
         service.stop()
     log.info("stopped cleanly")
     return 0

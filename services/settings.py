@@ -83,6 +83,8 @@ class CounterSettings(CommonSettings):
     counter_batch_size: int = Field(default=10_000, ge=1, le=1_000_000)
     counter_fetch_backoff_ms: int = Field(default=10, ge=0)
     counter_allowed_lateness_seconds: int = Field(default=5, ge=0)
+    # Under Kubernetes' default 30 s grace period, so the service leaves by itself.
+    counter_stop_grace_seconds: float = Field(default=25.0, gt=0)
 
     @property
     def changelog_topic(self) -> str:
