@@ -81,8 +81,11 @@ def generations(cluster: Cluster, ends: list[int], figures: Figures) -> Criterio
         f"clean run: {p}" for p in one_per_window(clean, ends)
     ]
     problems += same_as_clean(chaos, clean)
+    last = chaos[-1].constants.policies if chaos else {}
+    moved = {p: {t: round(u, 3) for t, u in c.items()} for p, c in last.items()}
     detail = "; ".join(problems) or (
-        f"{len(chaos)} generations for {len(ends)} windows, each equal to the clean run's"
+        f"{len(chaos)} generations for {len(ends)} windows, each equal to the clean run's; "
+        f"last constants {moved}"
     )
     return Criterion("2 one generation per window = clean run", not problems, detail)
 
