@@ -29,7 +29,7 @@ from kazoo.recipe.watchers import DataWatch
 
 from blender.cache import CacheError, ConstantsCache
 from services import ledger
-from services.documents import ConstantsDocument, parse_document
+from services.documents import ConstantsDocument, parse_stored
 from services.errors import CDError, InvalidInputError
 from services.names import policy_for_group
 from services.zk import ZkStore
@@ -228,7 +228,7 @@ class ZkConstantsSource:
             self._on_absent()
             return None
         try:
-            doc = parse_document(ConstantsDocument, data)
+            doc = parse_stored(ConstantsDocument, self._store.paths.constants, data)
         except InvalidInputError as exc:
             log.error("ignoring invalid constants document from zookeeper: %s", exc)
             message = f"zookeeper: {exc}"
