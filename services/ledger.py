@@ -65,10 +65,12 @@ class Ledger:
     constants_node: Versioned | None
     state: ControllerStateDocument
     state_node: Versioned | None
+    # With unreadable constants: the newest generation named in the history.
+    floor_generation: int = 0
 
     @property
     def generation(self) -> int:
-        return self.constants.generation if self.constants else 0
+        return self.constants.generation if self.constants else self.floor_generation
 
 
 def read_ledger(store: ZkStore) -> Ledger:
@@ -82,6 +84,38 @@ def read_ledger(store: ZkStore) -> Ledger:
         else ControllerStateDocument()
     )
     return Ledger(constants, cnode, state, snode)
+
+
+def read_ledger_for_repair(store: ZkStore) -> tuple[Ledger, list[InvalidInputError]]:
+    """The ledger as a rollback may overwrite it, and the refusals it overwrites.
+
+    A damaged constants or state document stops every control step (its
+    generation and integrals cannot be trusted), so the operator's way out is a
+    rollback to a good generation, which must not need them: the new generation
+    follows the newest one in the history, the versions read still guard the
+    write, and the window mark comes from the newest readable history entry, so
+    no window already integrated is integrated again.
+    """
+    paths, damaged = store.paths, []
+    cnode, snode = store.read(paths.constants), store.read(paths.controller_state)
+    constants, state = None, None
+    try:
+        constants = parse_stored(ConstantsDocument, paths.constants, cnode.data) if cnode else None
+    except InvalidInputError as exc:
+        damaged.append(exc)
+    try:
+        state = (
+            parse_stored(ControllerStateDocument, paths.controller_state, snode.data)
+            if snode
+            else None
+        )
+    except InvalidInputError as exc:
+        damaged.append(exc)
+    names = [int(n) for n in store.children(paths.history) if n.isdigit()]
+    if state is None:
+        newest = next(iter(history(store, limit=1)), None)
+        state = ControllerStateDocument(window_end=newest.state.window_end if newest else None)
+    return Ledger(constants, cnode, state, snode, max(names, default=0)), damaged
 
 
 def _put(path: str, data: bytes, node: Versioned | None) -> Create | SetData:

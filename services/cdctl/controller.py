@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import socket
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from rich.table import Table
@@ -15,7 +16,7 @@ from services.ledger import (
     HistoryEntry,
     history_entry,
     publish,
-    read_ledger,
+    read_ledger_for_repair,
     rollback_entry,
 )
 from services.zk import Delete, ZkStore
@@ -45,12 +46,18 @@ def history_table(entries: list[HistoryEntry]) -> Table:
     return table
 
 
-def rollback(store: ZkStore, generation: int) -> int:
-    """Restore a generation as a new one; returns the new generation."""
+def rollback(store: ZkStore, generation: int, warn: Callable[[str], None]) -> int:
+    """Restore a generation as a new one; returns the new generation.
+
+    Also the way out of a damaged constants or state document, which a control
+    step refuses to build on: those are replaced (and ``warn`` says so).
+    """
     restored = history_entry(store, generation)
     if restored is None:
         raise InvalidInputError("GENERATION", f"no history entry for generation {generation}")
-    read = read_ledger(store)
+    read, damaged = read_ledger_for_repair(store)
+    for exc in damaged:
+        warn(f"replacing unreadable {exc}")
     entry = rollback_entry(read, restored, who(), _now())
     try:
         publish(store, read, entry)

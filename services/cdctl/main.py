@@ -77,7 +77,10 @@ def _history(store: ZkStore, args: argparse.Namespace) -> int:
 
 
 def _rollback(store: ZkStore, args: argparse.Namespace) -> int:
-    generation = controller.rollback(store, args.generation)
+    def warn(message: str) -> None:
+        print(f"cdctl: {message}", file=sys.stderr)
+
+    generation = controller.rollback(store, args.generation, warn)
     print(f"restored generation {args.generation} as generation {generation}")
     return 0
 

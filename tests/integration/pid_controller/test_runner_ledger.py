@@ -22,6 +22,7 @@ from services.docstore import read_constants
 from services.errors import AccessDeniedError, InvalidInputError, UpstreamError
 from services.ledger import history, read_ledger
 from services.local.zookeeper import ZooKeeperServer
+from services.timebuckets import iso
 from services.zk import ZkStore
 
 H = 3600
@@ -44,6 +45,10 @@ def counts(groups: dict[str, tuple[int, dict[str, int]]], complete: int | None =
         return WindowCounts(result.groups, end if complete is None else complete, "test")
 
     return fetch
+
+
+def iso_of(moment: datetime) -> str:
+    return iso(int(moment.timestamp()))
 
 
 def at(hours: int) -> datetime:
@@ -150,7 +155,9 @@ def test_rollback_restores_constants_and_state(store: ZkStore) -> None:
         fetch = counts({"control": (10_000, {"video": video})})
         assert run_once(store, CONFIG, at=at(hour), fetch=fetch).status == "written"
     gen1 = next(h for h in history(store) if h.generation == 1)
-    assert ops.rollback(store, 1) == 4
+    warnings: list[str] = []
+    assert ops.rollback(store, 1, warnings.append) == 4
+    assert warnings == []  # nothing damaged, nothing replaced
     doc = read_constants(store).doc  # type: ignore[union-attr]
     assert doc.generation == 4 and doc.rolled_back_from == 3
     assert doc.policies == gen1.constants.policies
@@ -160,7 +167,34 @@ def test_rollback_restores_constants_and_state(store: ZkStore) -> None:
     state = read_ledger(store).state.policies["default"]["video"]
     assert state.integral == pytest.approx(gen1.state.policies["default"]["video"].integral)
     with pytest.raises(InvalidInputError):
-        ops.rollback(store, 99)
+        ops.rollback(store, 99, warnings.append)
+
+
+@pytest.mark.parametrize("damaged", ["constants", "controller_state"])
+def test_rollback_replaces_a_damaged_constants_or_state_document(
+    store: ZkStore, damaged: str
+) -> None:
+    """The operator's way out when a run refuses to build on a damaged document."""
+    apply_edit(store, set_targets("default", {"video": 0.155}, {}))
+    for hour, video in enumerate([2_000, 1_800]):
+        fetch = counts({"control": (10_000, {"video": video})})
+        assert run_once(store, CONFIG, at=at(hour), fetch=fetch).status == "written"
+    path = getattr(store.paths, damaged)
+    node = store.read(path)
+    assert node is not None
+    store.set(path, b"{not json", node.version)
+    fetch = counts({"control": (10_000, {"video": 1_550})})
+    with pytest.raises(InvalidInputError, match=path):
+        run_once(store, CONFIG, at=at(2), fetch=fetch)
+    warnings: list[str] = []
+    assert ops.rollback(store, 1, warnings.append) == 3
+    assert len(warnings) == 1 and path in warnings[0] and "not valid UTF-8 JSON" in warnings[0]
+    gen1 = next(h for h in history(store) if h.generation == 1)
+    ledger = read_ledger(store)
+    assert ledger.constants is not None and ledger.constants.policies == gen1.constants.policies
+    assert ledger.state.window_end == iso_of(at(1))  # window 1 is not integrated twice
+    assert run_once(store, CONFIG, at=at(1), fetch=fetch).status == "unchanged"
+    assert run_once(store, CONFIG, at=at(2), fetch=fetch).status == "written"
 
 
 def test_incomplete_counts_wait_then_proceed_marked(store: ZkStore) -> None:

@@ -239,3 +239,21 @@ def test_a_targets_document_over_the_size_limit_is_refused_by_cdctl(
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert f"over {MAX_DOCUMENT_BYTES}" in r.stderr
     assert store.read(store.paths.targets) == before
+
+
+def test_rollback_is_the_way_out_of_a_damaged_constants_document(
+    zk: ZooKeeperServer, zk_root: str, store: ZkStore
+) -> None:
+    from pid_controller.runner import run_once
+    from tests.integration.pid_controller.test_runner_ledger import CONFIG, at, counts
+
+    assert cdctl(zk, zk_root, "targets", "set", "default", "video=0.155").returncode == 0
+    run_once(store, CONFIG, at=at(0), fetch=counts({"g": (10_000, {"video": 2_000})}))
+    put_raw(store, store.paths.constants, b"null")
+    assert_clean_refusal(cdctl(zk, zk_root, "constants", "show"), store.paths.constants, "")
+    r = cdctl(zk, zk_root, "constants", "rollback", "1")
+    assert r.returncode == 0, r.stderr
+    assert f"replacing unreadable {store.paths.constants}" in r.stderr
+    assert "as generation 2" in r.stdout
+    shown = cdctl(zk, zk_root, "constants", "show")
+    assert shown.returncode == 0 and "video" in shown.stdout
