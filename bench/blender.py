@@ -148,7 +148,7 @@ async def _exchanges(
         started = time.perf_counter()
         writer.write(request)
         head = await reader.readuntil(b"\r\n\r\n")
-        length, status, timing = _parse_head(head)
+        length, status, timing = parse_head(head)
         await reader.readexactly(length)
         if status != 200:
             out.errors += 1
@@ -159,7 +159,7 @@ async def _exchanges(
             out.server_ms.append(timing)
 
 
-def _parse_head(head: bytes) -> tuple[int, int, float | None]:
+def parse_head(head: bytes) -> tuple[int, int, float | None]:
     lines = head.split(b"\r\n")
     status = int(lines[0].split(b" ", 2)[1])
     length, timing = 0, None

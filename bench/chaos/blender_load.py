@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from bench.blender import _parse_head, request_body
+from bench.blender import parse_head, request_body
 
 
 @dataclass
@@ -101,6 +101,6 @@ class BlenderLoad(threading.Thread):
     async def _one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> int:
         writer.write(self.request)
         head = await reader.readuntil(b"\r\n\r\n")
-        length, status, _ = _parse_head(head)
+        length, status, _ = parse_head(head)
         await reader.readexactly(length)
         return status
