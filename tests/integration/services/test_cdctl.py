@@ -169,6 +169,15 @@ def put_raw(store: ZkStore, path: str, raw: bytes) -> None:
         store.set(path, raw, node.version)
 
 
+def write_first_generation(zk: ZooKeeperServer, zk_root: str, store: ZkStore) -> None:
+    """Targets set by cdctl, then one controller step: generation 1 in the history."""
+    from pid_controller.runner import run_once
+    from tests.integration.pid_controller.test_runner_ledger import CONFIG, at, counts
+
+    assert cdctl(zk, zk_root, "targets", "set", "default", "video=0.155").returncode == 0
+    run_once(store, CONFIG, at=at(0), fetch=counts({"g": (10_000, {"video": 2_000})}))
+
+
 def assert_clean_refusal(r: subprocess.CompletedProcess[str], path: str, problem: str) -> None:
     assert r.returncode == 1, r.stdout
     assert path in r.stderr and problem in r.stderr
@@ -205,11 +214,7 @@ def test_set_over_a_bad_targets_document_is_refused_and_changes_nothing(
 def test_history_leaves_out_and_names_every_bad_entry(
     zk: ZooKeeperServer, zk_root: str, store: ZkStore
 ) -> None:
-    from pid_controller.runner import run_once
-    from tests.integration.pid_controller.test_runner_ledger import CONFIG, at, counts
-
-    assert cdctl(zk, zk_root, "targets", "set", "default", "video=0.155").returncode == 0
-    run_once(store, CONFIG, at=at(0), fetch=counts({"g": (10_000, {"video": 2_000})}))
+    write_first_generation(zk, zk_root, store)
     bad = {
         store.paths.history_entry(2 + i): (raw, problem)
         for i, (_, raw, problem) in enumerate(BAD_DOCUMENTS)
@@ -244,11 +249,7 @@ def test_a_targets_document_over_the_size_limit_is_refused_by_cdctl(
 def test_rollback_is_the_way_out_of_a_damaged_constants_document(
     zk: ZooKeeperServer, zk_root: str, store: ZkStore
 ) -> None:
-    from pid_controller.runner import run_once
-    from tests.integration.pid_controller.test_runner_ledger import CONFIG, at, counts
-
-    assert cdctl(zk, zk_root, "targets", "set", "default", "video=0.155").returncode == 0
-    run_once(store, CONFIG, at=at(0), fetch=counts({"g": (10_000, {"video": 2_000})}))
+    write_first_generation(zk, zk_root, store)
     put_raw(store, store.paths.constants, b"null")
     assert_clean_refusal(cdctl(zk, zk_root, "constants", "show"), store.paths.constants, "")
     r = cdctl(zk, zk_root, "constants", "rollback", "1")
