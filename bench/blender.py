@@ -39,7 +39,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from services.documents import ConstantsDocument, dump_document, validate_document
-from services.local.process import ServerProcess, free_port, port_open
+from services.local.process import ServerProcess, blender_process, free_port, port_open
 from services.local.zookeeper import ZooKeeperServer
 from services.zk import ZkStore
 
@@ -222,16 +222,6 @@ async def _progress(result: Result, start: float) -> None:
 # --- orchestration ---------------------------------------------------------------
 
 
-def _ready(port: int, path: str) -> bool:
-    if not port_open("127.0.0.1", port):
-        return False
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
-
-
 @dataclass
 class Server:
     process: ServerProcess
@@ -240,21 +230,7 @@ class Server:
 
 def start_servers(workdir: Path, zk: ZooKeeperServer) -> tuple[Server, Server]:
     blender_port, baseline_port = free_port(), free_port()
-    env = {
-        "CD_ZK_HOSTS": zk.hosts,
-        "CD_ZK_ROOT": ROOT,
-        "CD_BLENDER_HOST": "127.0.0.1",
-        "CD_BLENDER_PORT": str(blender_port),
-        "CD_BLENDER_CACHE_PATH": str(workdir / "constants.cache.json"),
-        "CD_LOG_LEVEL": "WARNING",
-    }
-    blender = ServerProcess(
-        "blender",
-        [sys.executable, "-m", "blender.cli"],
-        workdir / "blender.log",
-        lambda: _ready(blender_port, "/readyz"),
-        env=env,
-    )
+    blender = blender_process(blender_port, zk.hosts, ROOT, workdir, CD_LOG_LEVEL="WARNING")
     baseline = ServerProcess(
         "baseline",
         [sys.executable, "-m", "bench.blender", "--baseline-server", str(baseline_port)],

@@ -15,11 +15,12 @@ from collections import Counter
 import httpx
 
 from bench.chaos.blender_load import LoadRecord
-from bench.chaos.cluster import Cluster, http_ok
+from bench.chaos.cluster import Cluster
 from bench.chaos.config import ChaosConfig, Criterion, Figures
 from bench.chaos.controllers import one_per_window, read_history, same_as_clean
 from bench.chaos.faults import CounterKiller, ZooKeeperChaos, recover
 from bench.chaos.traffic import EventProducer
+from services.local.process import http_ok
 from tests.integration.counter_service.harness import Key
 
 

@@ -7,7 +7,6 @@ session's servers, with anything else.
 
 from __future__ import annotations
 
-import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -15,18 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from services.docstore import write_targets
 from services.documents import TargetsDocument, validate_document
 from services.kafka import TopicSpec, ensure_topics
-from services.local.process import ServerProcess, free_port
+from services.local.process import ServerProcess, blender_process, free_port
 from services.local.tansu import TansuBroker
 from services.local.zookeeper import ZooKeeperServer
 from services.zk import ZkStore
 from tests.integration.counter_service.harness import CounterProcess, Deployment
-
-BIN = Path(sys.executable).parent
 
 # Away from the measured mix (video ~10%, fresh ~20%), so every window moves the constants.
 TARGETS: dict[str, Any] = {
@@ -36,13 +31,6 @@ TARGETS: dict[str, Any] = {
         "video_heavy": {"targets": {"video": 0.3, "product": 0.05}},
     },
 }
-
-
-def http_ok(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1.0).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 @dataclass
@@ -71,20 +59,7 @@ def set_targets(zk_hosts: str, root: str) -> None:
 
 def start_blender(workdir: Path, zk_hosts: str, root: str) -> tuple[ServerProcess, int]:
     port = free_port()
-    blender = ServerProcess(
-        "blender",
-        [str(BIN / "blender")],
-        workdir / "blender" / "blender.log",
-        lambda: http_ok(f"http://127.0.0.1:{port}/readyz"),
-        env={
-            "CD_ZK_HOSTS": zk_hosts,
-            "CD_ZK_ROOT": root,
-            "CD_BLENDER_HOST": "127.0.0.1",
-            "CD_BLENDER_PORT": str(port),
-            "CD_BLENDER_CACHE_PATH": str(workdir / "blender" / "constants.cache.json"),
-            "CD_LOG_LEVEL": "INFO",
-        },
-    )
+    blender = blender_process(port, zk_hosts, root, workdir / "blender", CD_LOG_LEVEL="INFO")
     blender.start(60)
     return blender, port
 

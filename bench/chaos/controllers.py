@@ -15,7 +15,6 @@ import math
 import os
 import random
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -23,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from services.ledger import HistoryEntry, history
+from services.local.process import BIN
 from services.timebuckets import iso, parse_time
 from services.zk import ZkStore
 
-BIN = Path(sys.executable).parent
 RUN_TIMEOUT = 180.0
 
 

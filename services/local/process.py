@@ -6,11 +6,17 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import httpx
+
 from services.errors import CDError
+
+# The console scripts installed beside this interpreter (the venv's bin folder).
+BIN = Path(sys.executable).parent
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -25,6 +31,14 @@ def port_open(host: str, port: int, timeout: float = 0.2) -> bool:
         with socket.create_connection((host, port), timeout=timeout):
             return True
     except OSError:
+        return False
+
+
+def http_ok(url: str, timeout: float = 1.0) -> bool:
+    """A readiness probe: the URL answers 200."""
+    try:
+        return httpx.get(url, timeout=timeout).status_code == 200
+    except httpx.HTTPError:
         return False
 
 
@@ -94,3 +108,24 @@ class ServerProcess:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
+
+
+def blender_process(
+    port: int, zk_hosts: str, zk_root: str, workdir: Path, **env: str
+) -> ServerProcess:
+    """The ``blender`` command on loopback, its log and cache in ``workdir``; ready
+    when ``/readyz`` answers 200. ``env`` adds or overrides ``CD_`` settings."""
+    return ServerProcess(
+        "blender",
+        [str(BIN / "blender")],
+        workdir / "blender.log",
+        lambda: http_ok(f"http://127.0.0.1:{port}/readyz"),
+        env={
+            "CD_ZK_HOSTS": zk_hosts,
+            "CD_ZK_ROOT": zk_root,
+            "CD_BLENDER_HOST": "127.0.0.1",
+            "CD_BLENDER_PORT": str(port),
+            "CD_BLENDER_CACHE_PATH": str(workdir / "constants.cache.json"),
+            **env,
+        },
+    )

@@ -21,14 +21,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 from services.errors import CDError
-from services.local.process import ServerProcess, free_port, port_open
+from services.local.process import BIN, ServerProcess, free_port, http_ok, port_open
 from services.local.tansu import broker_binary
 from services.local.zookeeper import JARS, ruok
 
-BIN = Path(sys.executable).parent
 READY_TIMEOUT = 90.0
 
 
@@ -38,13 +35,6 @@ class Ports:
     kafka: int = 9092
     blender: int = 8080
     counters: tuple[int, ...] = (8081, 8082)
-
-
-def _http_ready(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=0.5).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 class Stack:
@@ -109,7 +99,7 @@ class Stack:
             self._proc(
                 "blender",
                 [str(BIN / "blender")],
-                lambda: _http_ready(f"http://127.0.0.1:{self.ports.blender}/readyz"),
+                lambda: http_ok(f"http://127.0.0.1:{self.ports.blender}/readyz"),
             )
         )
         if self.controller:
@@ -126,7 +116,7 @@ class Stack:
         return self._proc(
             f"counter-{i}",
             [str(BIN / "counter-service")],
-            lambda: _http_ready(f"http://127.0.0.1:{port}/readyz"),
+            lambda: http_ok(f"http://127.0.0.1:{port}/readyz"),
             env,
         )
 

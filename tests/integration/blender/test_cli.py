@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import signal
-import sys
 from pathlib import Path
 
 import httpx
 
-from services.local.process import ServerProcess, free_port, port_open
+from services.local.process import blender_process, free_port
 from services.local.zookeeper import ZooKeeperServer
 from services.zk import ZkStore
 from tests.integration.blender.conftest import wait_for, write_constants
@@ -20,20 +19,7 @@ def test_command_serves_constants_and_stops_on_sigterm(
     write_constants(store, 9, {"default": {"video": 0.5}})
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    server = ServerProcess(
-        "blender",
-        [str(Path(sys.executable).parent / "blender")],
-        tmp_path / "blender.log",
-        lambda: port_open("127.0.0.1", port),
-        env={
-            "CD_ZK_HOSTS": zk.hosts,
-            "CD_ZK_ROOT": zk_root,
-            "CD_BLENDER_HOST": "127.0.0.1",
-            "CD_BLENDER_PORT": str(port),
-            "CD_BLENDER_CACHE_PATH": str(tmp_path / "cache.json"),
-            "CD_SCORE_SPACE": "linear",
-        },
-    )
+    server = blender_process(port, zk.hosts, zk_root, tmp_path, CD_SCORE_SPACE="linear")
     server.start()
     try:
         with httpx.Client(base_url=base, timeout=5) as client:
@@ -50,6 +36,6 @@ def test_command_serves_constants_and_stops_on_sigterm(
         assert server.proc.wait(timeout=15) in (0, -signal.SIGTERM)
         log = server.log_path.read_text()
         assert "Application shutdown complete" in log and "Traceback" not in log
-        assert (tmp_path / "cache.json").exists()
+        assert (tmp_path / "constants.cache.json").exists()
     finally:
         server.kill()

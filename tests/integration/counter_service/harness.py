@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import random
 import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -18,10 +17,9 @@ import httpx
 import orjson
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
-from services.local.process import ServerProcess, free_port, port_open
+from services.local.process import BIN, ServerProcess, free_port, port_open
 from services.timebuckets import bucket_of_ms
 
-BIN = Path(sys.executable).parent
 GROUPS = ("control", "video_heavy", "default")
 TYPES = ("video", "image", "fresh", "product")
 Key = tuple[str, int, str]
