@@ -32,7 +32,8 @@ from tests.integration.counter_service.harness import (
     make_events,
     produce,
 )
-from tests.unit.counter_service.helpers import FakeView, call_and_validate, fuzz_settings
+from tests.unit.blender.helpers import fuzz_settings
+from tests.unit.counter_service.helpers import FakeView, call_and_validate
 
 EVENTS = 500
 DOCUMENT = create_app(FakeView()).openapi()  # the granularity is the deployment's: 60 s

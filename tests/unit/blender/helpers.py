@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from hypothesis import HealthCheck, settings
 from starlette.types import ASGIApp
 
 from services.documents import ConstantsDocument, validate_document
@@ -60,3 +61,15 @@ def serve(app: ASGIApp) -> Iterator[httpx.Client]:
     finally:
         server.should_exit = True
         thread.join(timeout=15)
+
+
+def fuzz_settings(max_examples: int) -> settings:
+    """Schemathesis runs: reproducible in CI, no example database, no deadline
+    (a real HTTP round trip per example)."""
+    return settings(
+        max_examples=max_examples,
+        derandomize=True,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    )

@@ -18,13 +18,12 @@ import httpx
 import pytest
 import schemathesis
 from fastapi import FastAPI
-from hypothesis import HealthCheck, settings
 
 from blender.app import create_app
 from blender.blend import ScoreSpace
 from blender.constants_source import StaticConstants
 from blender.limits import Limits
-from tests.unit.blender.helpers import constants_doc, serve
+from tests.unit.blender.helpers import constants_doc, fuzz_settings, serve
 
 NOW = datetime(2026, 11, 22, 15, 1, 4, tzinfo=UTC).timestamp()
 # Two policies, so a request naming "video_heavy" blends with other constants than
@@ -51,13 +50,7 @@ LINEAR_BLEND = schemathesis.openapi.from_dict(LINEAR_APP.openapi()).include(
     method="POST", path="/v1/blend"
 )
 
-FUZZ = settings(
-    max_examples=150,
-    derandomize=True,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-)
+FUZZ = fuzz_settings(150)
 
 
 @pytest.fixture(scope="module")

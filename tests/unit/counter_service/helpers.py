@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import schemathesis
-from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 ROWS = {
@@ -53,16 +52,6 @@ class FakeView:
         self, groups: list[str], start: int, end: int
     ) -> dict[str, list[tuple[int, str, int]]]:
         return {g: [r for r in ROWS.get(g, []) if start <= r[0] < end] for g in groups}
-
-
-def fuzz_settings(max_examples: int) -> settings:
-    return settings(
-        max_examples=max_examples,
-        derandomize=True,
-        deadline=None,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-    )
 
 
 # What OpenAPI cannot declare about /v1/counts: alignment to the stored

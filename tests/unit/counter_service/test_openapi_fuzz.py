@@ -18,8 +18,8 @@ import pytest
 import schemathesis
 
 from counter_service.api import create_app
-from tests.unit.blender.helpers import serve
-from tests.unit.counter_service.helpers import FakeView, call_and_validate, fuzz_settings
+from tests.unit.blender.helpers import fuzz_settings, serve
+from tests.unit.counter_service.helpers import FakeView, call_and_validate
 
 APP = create_app(FakeView())
 RESTORING_APP = create_app(FakeView(restored=False))
