@@ -45,18 +45,16 @@ def constants_table(doc: ConstantsDocument, now: datetime) -> Table:
     if doc.rolled_back_from is not None:
         title += f", rolled back from generation {doc.rolled_back_from}"
     table = Table(title=title, title_justify="left")
-    for col in ("policy", "type", "constant", "target", "share", "error", "P", "I", "D", "note"):
-        table.add_column(col, justify="right" if col not in ("policy", "type", "note") else "left")
+    left = ("policy", "type", "saturated", "skipped")
+    for col in ("policy", "type", "constant", "target", "share", "error", "P", "I", "D", *left[2:]):
+        table.add_column(col, justify="left" if col in left else "right")
     for policy, constants in sorted(doc.policies.items()):
         diags = doc.diagnostics.get(policy, {})
         for type_name, u in sorted(constants.items()):
             d = diags.get(type_name)
-            note = ""
-            style = None
-            if d is not None and d.saturated:
-                note, style = f"SATURATED ({d.saturated}): target out of reach", "bold red"
-            elif d is not None and d.skipped:
-                note, style = f"held: {d.skipped}", "yellow"
+            saturated = f"SATURATED ({d.saturated})" if d and d.saturated else ""
+            skipped = f"held: {d.skipped}" if d and d.skipped else ""
+            style = "bold red" if saturated else "yellow" if skipped else None
             table.add_row(
                 policy,
                 type_name,
@@ -67,7 +65,8 @@ def constants_table(doc: ConstantsDocument, now: datetime) -> Table:
                 _fmt(d.p if d else None),
                 _fmt(d.i if d else None),
                 _fmt(d.d if d else None),
-                note,
+                saturated,
+                skipped,
                 style=style,
             )
     return table
