@@ -9,14 +9,14 @@ from datetime import UTC, datetime
 
 from pid_controller.runner import RunResult
 from services.errors import CDError
-from services.timebuckets import iso
+from services.timebuckets import floor_to, iso
 
 log = logging.getLogger(__name__)
 
 
 def next_run(now: float, interval: int, delay: float) -> float:
     """The next boundary plus ``delay`` strictly after ``now`` (epoch seconds)."""
-    boundary = now - now % interval
+    boundary = floor_to(int(now), interval)
     due = boundary + delay
     return due if due > now else boundary + interval + delay
 

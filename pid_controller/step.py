@@ -30,7 +30,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from services.names import DEFAULT_POLICY
+from services.names import DEFAULT_POLICY, policy_for_group
 
 ErrorSpace = Literal["log", "linear"]
 Saturation = Literal["upper", "lower"]
@@ -259,7 +259,7 @@ def counts_by_policy(
     totals: dict[str, int] = {}
     by_type: dict[str, dict[str, int]] = {}
     for group, c in groups.items():
-        policy = group if group in policies else DEFAULT_POLICY
+        policy = policy_for_group(group, policies)
         totals[policy] = totals.get(policy, 0) + c.total
         bucket = by_type.setdefault(policy, {})
         for type_name, n in c.by_type.items():

@@ -1,7 +1,7 @@
 """``cd-simulate``: run a scenario through the closed loop and report how it held.
 
-Exit codes: 0 done, 2 bad input (a scenario file, a flag) or an unavailable
-mode (``--live``).
+Exit codes: 0 done, 1 a dependency failed (``--live``, ``--feed``), 2 bad
+input (a scenario file, a flag).
 """
 
 from __future__ import annotations

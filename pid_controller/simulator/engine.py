@@ -1,6 +1,6 @@
 """The closed loop: serve traffic for a slice of time, step the controller per window.
 
-The two halves are protocols so a later ``--live`` mode can swap either one
+The two halves are protocols so ``--live`` (simulator/live.py) swaps both
 for the real stack (requests through the blender and Kafka, steps through
 ``pid-controller run``) without touching the loop or the metrics:
 
@@ -77,7 +77,10 @@ def default_bounds() -> Bounds:
     return Bounds(float(f["controller_u_min"].default), float(f["controller_u_max"].default))
 
 
-def default_min_impressions() -> int:
+def min_impressions_of(scenario: Scenario) -> int:
+    """The scenario's threshold, else the controller's default (0 is a valid threshold)."""
+    if scenario.min_impressions is not None:
+        return scenario.min_impressions
     return int(ControllerSettings.model_fields["controller_min_impressions"].default)
 
 
@@ -286,9 +289,7 @@ def simulate(
     """The in-process loop: simulated traffic and the real control step."""
     from pid_controller.simulator.traffic import SimulatedTraffic
 
-    min_impressions = scenario.min_impressions
-    if min_impressions is None:
-        min_impressions = default_min_impressions()
+    min_impressions = min_impressions_of(scenario)
     settings = LoopSettings(
         hours=scenario.hours,
         space=space,

@@ -31,11 +31,12 @@ import orjson
 from confluent_kafka import KafkaError, Message
 
 from pid_controller.simulator.engine import (
+    Constants,
     LoopSettings,
     RunResult,
     default_bounds,
     default_gains,
-    default_min_impressions,
+    min_impressions_of,
     run,
 )
 from pid_controller.simulator.scenario import Scenario
@@ -48,7 +49,6 @@ from services.timebuckets import iso, last_full_window_end
 from services.zk import ZkStore
 
 log = logging.getLogger(__name__)
-Constants = dict[str, dict[str, float]]
 
 
 @dataclass(frozen=True)
@@ -347,7 +347,7 @@ def simulate_live(
             sink,
             base + scenario.interval_seconds,
             scenario.interval_seconds,
-            scenario.min_impressions or default_min_impressions(),
+            min_impressions_of(scenario),
         )
         loop = LoopSettings(hours, "log", default_gains(), default_bounds())
         return run(scenario, traffic, controller, loop, on_hour)

@@ -140,6 +140,7 @@ class SimulatedTraffic:
         """The chunks of requests of ``seconds`` from ``start_hour`` on."""
         requests = round(self._s.requests_per_hour * seconds / 3600)
         second = round(start_hour * 3600)
+        means, offsets = type_means(self._s, start_hour), self._offsets(constants)
         return [
             Chunk(
                 seed=(self._seed, second, i),
@@ -148,9 +149,9 @@ class SimulatedTraffic:
                 slots=self._s.slots,
                 group_cuts=self._group_cuts,
                 type_cuts=self._type_cuts,
-                means=type_means(self._s, start_hour),
+                means=means,
                 std=self._std,
-                offsets=self._offsets(constants),
+                offsets=offsets,
             )
             for i, first in enumerate(range(0, requests, self._chunk))
         ]

@@ -139,3 +139,12 @@ def test_a_policy_added_later_starts_from_default_constants() -> None:
     assert all(math.isnan(t) for t in heavy.target[:4]) and heavy.target[4] == 0.06
     # Same target as default: its first constant continues default's, not 0.
     assert abs(heavy.u[5] - default.u[5]) < 0.1 and abs(default.u[5]) > 0.1
+
+
+def test_a_zero_impression_threshold_is_kept_not_replaced_by_the_default() -> None:
+    """In-process and ``--live`` runs read the threshold through one function."""
+    from pid_controller.simulator.engine import min_impressions_of
+
+    scenario = load_scenario("blog-video")
+    assert min_impressions_of(scenario.model_copy(update={"min_impressions": 0})) == 0
+    assert min_impressions_of(scenario.model_copy(update={"min_impressions": None})) == 1000
