@@ -30,12 +30,7 @@ def main() -> None:
         print(f"blender: bad setting {exc}", file=sys.stderr)
         sys.exit(2)
     logs.configure(settings.log_level, json=settings.log_json)
-    store = ZkStore(
-        settings.zk_hosts,
-        settings.zk_root,
-        auth=settings.zk_auth,
-        timeout=settings.zk_timeout_seconds,
-    )
+    store = ZkStore.from_settings(settings)
     source = ZkConstantsSource(store, ConstantsCache(settings.blender_cache_path))
     app = create_app(
         source,

@@ -177,7 +177,7 @@ class CounterService:
 
     def _start_registration(self) -> None:
         s = self.settings
-        store = ZkStore(s.zk_hosts, s.zk_root, auth=s.zk_auth, timeout=s.zk_timeout_seconds)
+        store = ZkStore.from_settings(s)
         store.start_async()
         self.registration = Registration(store, s.counter_instance, s.url)
 

@@ -112,12 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logs.configure(settings.log_level, json=settings.log_json)
         if getattr(args, "interval", None) is not None and args.interval <= 0:
             raise InvalidInputError("--interval", "must be a positive number of seconds")
-        store = ZkStore(
-            settings.zk_hosts,
-            settings.zk_root,
-            auth=settings.zk_auth,
-            timeout=settings.zk_timeout_seconds,
-        )
+        store = ZkStore.from_settings(settings)
         with store.start():
             return int(args.handler(store, settings, args))
     except CDError as exc:

@@ -12,10 +12,6 @@ NAME_RE: Final = re.compile(NAME_PATTERN)
 DEFAULT_POLICY: Final = "default"
 
 
-def is_valid_name(value: object) -> bool:
-    return isinstance(value, str) and NAME_RE.fullmatch(value) is not None
-
-
 def check_name(value: object, field: str) -> str:
     """Return ``value`` if it is a valid name, else raise naming ``field``."""
     if not isinstance(value, str):

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kazoo.client import KazooClient, KazooState
 from kazoo.exceptions import (
@@ -39,6 +39,9 @@ from services.errors import (
     StoreUnavailableError,
     VersionConflictError,
 )
+
+if TYPE_CHECKING:
+    from services.settings import CommonSettings
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +188,16 @@ class ZkStore:
         )
         self._stopping = False
         self.client.add_listener(self._on_state)
+
+    @classmethod
+    def from_settings(cls, settings: CommonSettings) -> ZkStore:
+        """The session a service's settings describe (built once at start-up)."""
+        return cls(
+            settings.zk_hosts,
+            settings.zk_root,
+            auth=settings.zk_auth,
+            timeout=settings.zk_timeout_seconds,
+        )
 
     def _on_state(self, state: str) -> None:
         # Listeners run on kazoo's event thread: log only, never block.

@@ -151,14 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        settings = load(CommonSettings)
+        settings = load(CommonSettings, zk_hosts=args.zk_hosts, zk_root=args.zk_root)
         logs.configure("WARNING")
-        store = ZkStore(
-            args.zk_hosts or settings.zk_hosts,
-            args.zk_root or settings.zk_root,
-            auth=settings.zk_auth,
-            timeout=settings.zk_timeout_seconds,
-        )
+        store = ZkStore.from_settings(settings)
         with store.start():
             handler: Handler = args.handler
             return handler(store, args)

@@ -70,8 +70,14 @@ def test_settings_errors_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> N
         load(BlenderSettings)
     monkeypatch.delenv("CD_ZK_AUTH")
     monkeypatch.setenv("CD_CONTROLLER_U_MIN", "6")
-    with pytest.raises(InvalidInputError, match="u_min"):
+    with pytest.raises(InvalidInputError, match="CD_CONTROLLER_U_MIN must be below"):
         load(ControllerSettings)
+    monkeypatch.delenv("CD_CONTROLLER_U_MIN")
+    for name, value in (("KP", "-1"), ("KD", "nan"), ("U_MAX", "inf")):
+        monkeypatch.setenv(f"CD_CONTROLLER_{name}", value)
+        with pytest.raises(InvalidInputError, match=f"^CD_CONTROLLER_{name}: "):
+            load(ControllerSettings)
+        monkeypatch.delenv(f"CD_CONTROLLER_{name}")
 
 
 def test_counter_urls_are_split(monkeypatch: pytest.MonkeyPatch) -> None:
