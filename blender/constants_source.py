@@ -288,3 +288,5 @@ class ZkConstantsSource:
         except CacheError as exc:
             log.error("constants cache not updated: %s", exc)
             self._record_error(f"cache: {exc}")
+            if self._cached_raw == raw:  # not on disk: the same document again must retry
+                self._cached_raw = None

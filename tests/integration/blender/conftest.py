@@ -54,11 +54,7 @@ def write_constants(store: ZkStore, generation: int, policies: dict[str, Any]) -
 
 
 def write_raw(store: ZkStore, raw: bytes) -> None:
-    node = store.read(store.paths.constants)
-    if node is None:
-        store.create(store.paths.constants, raw)
-    else:
-        store.set(store.paths.constants, raw, node.version)
+    store.put(store.paths.constants, raw, store.read(store.paths.constants))
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> float:

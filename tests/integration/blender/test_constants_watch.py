@@ -177,3 +177,19 @@ def test_absent_znode_keeps_cached_constants(blender: BlenderFactory, cache_path
         assert "absent" in body["last_error"]
         assert client.get("/readyz").status_code == 200
         assert blended_video(client) == 1.0
+
+
+def test_a_failed_cache_write_is_retried_when_the_document_comes_again(
+    blender: BlenderFactory, store: ZkStore, cache_path: Path
+) -> None:
+    """The cache must hold what the blender serves, or a restart while ZooKeeper
+    is down would serve an older generation."""
+    cache_path.parent.parent.mkdir(parents=True, exist_ok=True)
+    cache_path.parent.write_bytes(b"a file where the cache folder should be")
+    raw = write_constants(store, 3, VIDEO_UP)
+    with blender() as client:
+        wait_for(lambda: generation(client) == 3, 5, "generation 3")
+        wait_for(lambda: "cache" in (constants(client)["last_error"] or ""), 5, "cache error")
+        cache_path.parent.unlink()
+        write_raw(store, raw)  # the same document again (a rewrite, or a reconnect's re-read)
+        wait_for(lambda: _cached_generation(cache_path) == 3, 5, "cache written")

@@ -162,11 +162,7 @@ def test_pause_resume_history_and_rollback_commands(
 
 
 def put_raw(store: ZkStore, path: str, raw: bytes) -> None:
-    node = store.read(path)
-    if node is None:
-        store.create(path, raw)
-    else:
-        store.set(path, raw, node.version)
+    store.put(path, raw, store.read(path))
 
 
 def write_first_generation(zk: ZooKeeperServer, zk_root: str, store: ZkStore) -> None:
