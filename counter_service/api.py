@@ -31,12 +31,12 @@ from services.timebuckets import (
 # so the two cannot drift. ``\Z``, not ``$``: Python's ``$`` also matches before a
 # trailing newline, and OpenAPI tools written in Python read patterns with ``re``.
 TIME_PATTERN: Final = (
-    r"^(?:[0-9]{1,12}|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}"
-    r"(?::[0-9]{2}(?:\.[0-9]{1,6})?)?(?:Z|[+-][0-9]{2}:[0-9]{2}))\Z"
+    r"^(?:[0-9]{1,12}|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}(?::[0-9]{2}"
+    r"(?::[0-9]{2}(?:\.[0-9]{1,6})?)?)?(?:Z|[+-][0-9]{2}:?[0-9]{2}))\Z"
 )
 TIME_RE: Final = re.compile(TIME_PATTERN)
 GROUP_PATTERN: Final = NAME_PATTERN.removesuffix("$") + r"\Z"
-TIME_SYNTAX: Final = "epoch seconds or YYYY-MM-DDTHH:MM[:SS[.ffffff]] with Z or ±HH:MM"
+TIME_SYNTAX: Final = "epoch seconds or YYYY-MM-DDTHH[:MM[:SS[.ffffff]]] with Z, ±HH:MM or ±HHMM"
 
 
 class CounterView(Protocol):

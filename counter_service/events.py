@@ -152,5 +152,6 @@ class Validator:
         if ts < now_ms - self.retention_ms:
             return TOO_OLD, f"ts {ts} is older than the retention"
         if ts > now_ms + self.max_future_ms:
-            return TOO_FAR_IN_FUTURE, f"ts {ts} is more than 10 minutes ahead"
+            ahead = self.max_future_ms / 60_000
+            return TOO_FAR_IN_FUTURE, f"ts {ts} is more than {ahead:g} minutes ahead"
         return "", ""

@@ -318,7 +318,7 @@ class Processor:
         if not offsets:
             return
         try:
-            if asynchronous:
+            if asynchronous:  # two calls: confluent-kafka's stubs overload on the literal
                 self.consumer.commit(offsets=offsets, asynchronous=True)
             else:
                 self.consumer.commit(offsets=offsets, asynchronous=False)

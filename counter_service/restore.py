@@ -118,10 +118,6 @@ class ChangelogFollower:
             self._thread.join(timeout)
         self.consumer.close()
 
-    @property
-    def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
     def fence(self, cpartitions: set[int]) -> Fence:
         """Produce one fence per changelog partition; the result is set once all are read."""
         items = {(c, next(self._tokens)) for c in cpartitions}

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 import pytest
-from confluent_kafka import Consumer, Message, Producer, TopicPartition
+from confluent_kafka import Producer
 
 from counter_service import changelog
 from tests.integration.counter_service.conftest import PARTITIONS, CounterFactory
@@ -166,23 +166,6 @@ def test_a_zombie_resumed_after_its_partitions_moved(
 
 def changelog_topic(deployment: Deployment) -> str:
     return f"{deployment.topic}.counter-changelog"
-
-
-def first_data_record(deployment: Deployment) -> Message:
-    """The changelog's first record that counted something (heartbeats never pause)."""
-    consumer = Consumer({"bootstrap.servers": deployment.bootstrap, "group.id": "peek"})
-    consumer.assign([TopicPartition(changelog_topic(deployment), 0, 0)])
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            msg = consumer.poll(1.0)
-            if msg is not None and msg.error() is None:
-                record = changelog.decode(msg.value())
-                if record.kind == changelog.DATA and record.counted > 0:
-                    return msg
-        raise AssertionError("no data record in the changelog")
-    finally:
-        consumer.close()
 
 
 def test_lost_or_damaged_folder_is_rebuilt_exactly(

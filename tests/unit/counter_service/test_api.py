@@ -53,6 +53,21 @@ def test_counts_half_open_iso_and_repeated_groups(client: httpx.Client) -> None:
 
 
 @pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        ("1970-01-01T01Z", "1970-01-01T04+01:00"),
+        ("1970-01-01T02:00+0100", "1970-01-01T03:00:00.000000Z"),
+    ],
+)
+def test_every_iso_8601_zone_form_is_accepted(client: httpx.Client, start: str, end: str) -> None:
+    params = {"start": start, "end": end, "group": "control"}
+    assert (
+        client.get("/v1/counts", params=params).json()
+        == client.get("/v1/counts", params={"start": 3600, "end": 10800, "group": "control"}).json()
+    )
+
+
+@pytest.mark.parametrize(
     ("params", "field"),
     [
         ({"end": 60}, "start"),
