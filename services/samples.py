@@ -1,0 +1,106 @@
+"""Candidate samples (contract section 10): one sampled blend request, as published.
+
+One definition for every producer and reader: the blender encodes what it
+served, the controller and ``cdctl targets preview`` decode what they read, and
+the simulator builds the same objects in process. Decoding is strict: a record
+that is not exactly such an object raises :class:`InvalidInputError` naming
+the field, so a reader can skip and count it instead of solving on garbage.
+
+Scores are kept raw (before any constant): the model re-applies candidate
+constants itself, so a sample stays useful whatever constants were in force.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+
+from services.errors import InvalidInputError
+from services.names import check_name
+
+ScoreSpace = Literal["log", "linear"]
+SCORE_SPACES: tuple[ScoreSpace, ...] = ("log", "linear")
+
+
+@dataclass(frozen=True, slots=True)
+class SampledRequest:
+    """One request's candidates as parallel arrays: ``types[i]`` scored ``scores[i]``."""
+
+    ts_ms: int
+    experiment_group: str
+    policy: str
+    score_space: ScoreSpace
+    slots: int | None
+    types: tuple[str, ...]
+    scores: npt.NDArray[np.float64]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ts": self.ts_ms,
+            "experiment_group": self.experiment_group,
+            "policy": self.policy,
+            "score_space": self.score_space,
+            "slots": self.slots,
+            "types": list(self.types),
+            "scores": self.scores.tolist(),
+        }
+
+
+def encode_sample(sample: SampledRequest) -> bytes:
+    """The record value published to the samples topic (its key is the policy)."""
+    return orjson.dumps(sample.to_json())
+
+
+def decode_sample(raw: bytes | str) -> SampledRequest:
+    """Parse one record value; raise :class:`InvalidInputError` naming the bad field."""
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInputError("", f"not JSON: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise InvalidInputError("", f"must be a JSON object, got {type(doc).__name__}")
+    ts = doc.get("ts")
+    if not isinstance(ts, int) or isinstance(ts, bool) or ts < 0:
+        raise InvalidInputError("ts", "must be a non-negative integer (epoch milliseconds)")
+    space = doc.get("score_space", "log")
+    if space not in SCORE_SPACES:
+        raise InvalidInputError("score_space", f"must be one of {', '.join(SCORE_SPACES)}")
+    types, scores = _candidates(doc.get("types"), doc.get("scores"), space)
+    return SampledRequest(
+        ts_ms=ts,
+        experiment_group=check_name(doc.get("experiment_group", "default"), "experiment_group"),
+        policy=check_name(doc.get("policy"), "policy"),
+        score_space=space,
+        slots=_slots(doc.get("slots")),
+        types=types,
+        scores=scores,
+    )
+
+
+def _slots(value: object) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise InvalidInputError("slots", "must be a positive integer or null")
+    return value
+
+
+def _candidates(
+    types: object, scores: object, space: ScoreSpace
+) -> tuple[tuple[str, ...], npt.NDArray[np.float64]]:
+    if not isinstance(types, list) or not types:
+        raise InvalidInputError("types", "must be a non-empty array of content types")
+    if not isinstance(scores, list) or len(scores) != len(types):
+        raise InvalidInputError("scores", "must be an array as long as types")
+    names = tuple(check_name(t, f"types[{i}]") for i, t in enumerate(types))
+    for i, s in enumerate(scores):
+        if not isinstance(s, int | float) or isinstance(s, bool) or not math.isfinite(s):
+            raise InvalidInputError(f"scores[{i}]", "must be a finite number")
+        if space == "linear" and s <= 0:
+            raise InvalidInputError(f"scores[{i}]", "must be positive in linear score space")
+    return names, np.asarray(scores, dtype=np.float64)
