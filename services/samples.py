@@ -13,14 +13,14 @@ constants itself, so a sample stays useful whatever constants were in force.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 import orjson
 
-from services.errors import InvalidInputError
+from services.errors import InvalidInputError, UpstreamError
 from services.names import check_name
 
 ScoreSpace = Literal["log", "linear"]
@@ -49,6 +49,24 @@ class SampledRequest:
             "types": list(self.types),
             "scores": self.scores.tolist(),
         }
+
+
+@dataclass(slots=True)
+class WindowSamples:
+    """What a reader found for one window: samples by experiment group, and the garbage.
+
+    Grouped by experiment group, not by the policy the blender stamped: a group
+    that becomes a policy is solved on its own traffic from its first window,
+    even though the blender served it under ``default`` until then. The
+    controller folds groups into policies with the targets it holds.
+    """
+
+    by_group: dict[str, list[SampledRequest]] = field(default_factory=dict)
+    skipped: int = 0  # records that were not samples (counted, never fatal)
+
+
+class SamplesUnavailableError(UpstreamError):
+    """The samples topic is missing or cannot be read: the controller falls back to PID."""
 
 
 def encode_sample(sample: SampledRequest) -> bytes:
