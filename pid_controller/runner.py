@@ -26,6 +26,7 @@ from pid_controller.step import (
     TypeState,
     control_step,
     counts_by_policy,
+    resolve_bounds,
 )
 from services.docstore import read_paused, read_targets
 from services.documents import ConstantsDocument, Diagnostic, TargetsDocument
@@ -71,8 +72,8 @@ def policy_configs(targets: TargetsDocument, config: ControllerConfig) -> dict[s
         gains = (
             Gains(entry.gains.kp, entry.gains.ki, entry.gains.kd) if entry.gains else config.gains
         )
-        bounds = Bounds(entry.bounds.min, entry.bounds.max) if entry.bounds else config.bounds
-        out[name] = PolicyConfig(dict(entry.targets), gains, bounds)
+        bounds = resolve_bounds(entry.bounds, config.bounds)
+        out[name] = PolicyConfig(entry.intervals(), gains, bounds)
     return out
 
 
@@ -118,7 +119,7 @@ def _diagnostics(steps: dict[str, PolicyStep]) -> dict[str, dict[str, Diagnostic
     return {
         policy: {
             t: Diagnostic(
-                target=s.target,
+                target=s.target.to_json(),
                 share=s.share,
                 impressions=s.impressions,
                 error=s.error,
@@ -127,6 +128,7 @@ def _diagnostics(steps: dict[str, PolicyStep]) -> dict[str, dict[str, Diagnostic
                 d=s.d,
                 saturated=s.saturated,
                 skipped=s.skipped,
+                rate_limited=s.rate_limited,
             )
             for t, s in step.types.items()
         }
