@@ -97,14 +97,18 @@ class TargetRange(StrictModel):
         return as_interval(self)
 
 
+# Tags are not valid names, so they can never be mistaken for a field in a path.
+_SHARE_TAG, _RANGE_TAG = "<share>", "<range>"
+
+
 def _target_kind(value: Any) -> str:
-    return "range" if isinstance(value, dict | TargetRange) else "share"
+    return _RANGE_TAG if isinstance(value, dict | TargetRange) else _SHARE_TAG
 
 
 # A share or a range. The discriminator picks one model by the value's shape, so a
 # refusal names the problem of that form only (not a "valid number or object" list).
 Target = Annotated[
-    Annotated[Share, Tag("share")] | Annotated[TargetRange, Tag("range")],
+    Annotated[Share, Tag(_SHARE_TAG)] | Annotated[TargetRange, Tag(_RANGE_TAG)],
     Discriminator(_target_kind),
 ]
 
@@ -125,8 +129,7 @@ class PolicyTargets(StrictModel):
         total = math.fsum(target_interval(t).lo for t in targets.values())
         if total >= 1.0:
             raise ValueError(
-                f"targets (shares and range mins) sum to {total:.6g}; "
-                "they must sum to less than 1"
+                f"targets (shares and range mins) sum to {total:.6g}; they must sum to less than 1"
             )
         return targets
 
@@ -188,19 +191,9 @@ class CounterRegistration(OpenModel):
 D = TypeVar("D", bound=BaseModel)
 
 
-# The tag a Target's discriminator adds to an error's location is not a field.
-_TAGS = ("share", "range")
-
-
-def _is_tag(parts: list[int | str], i: int) -> bool:
-    after_target = i >= 1 and parts[i - 1] == "target"
-    after_name = i >= 2 and parts[i - 2] == "targets"
-    return parts[i] in _TAGS and (after_target or after_name)
-
-
 def _field_path(loc: tuple[int | str, ...]) -> str:
-    parts = [p for p in loc if p != "[key]"]
-    kept = [p for i, p in enumerate(parts) if not _is_tag(parts, i)]
+    # "[key]" and a Target's tag are in pydantic's location but are not fields.
+    kept = [p for p in loc if p not in ("[key]", _SHARE_TAG, _RANGE_TAG)]
     return ".".join("schema" if p == "schema_" else str(p) for p in kept)
 
 

@@ -24,6 +24,7 @@ from typing import Literal, Protocol
 from pid_controller.simulator.scenario import Scenario
 from pid_controller.step import (
     Bounds,
+    resolve_bounds,
     ErrorSpace,
     Gains,
     PolicyConfig,
@@ -33,6 +34,7 @@ from pid_controller.step import (
     control_step,
     counts_by_policy,
 )
+from services.intervals import NO_TARGET, Interval, as_interval
 from services.settings import ControllerSettings
 
 Constants = dict[str, dict[str, float]]
@@ -72,9 +74,14 @@ def default_gains() -> Gains:
     )
 
 
-def default_bounds() -> Bounds:
+def default_bounds(max_step: float | None = None) -> Bounds:
+    """The settings' default bounds and rate limit (``max_step`` overrides the latter)."""
     f = ControllerSettings.model_fields
-    return Bounds(float(f["controller_u_min"].default), float(f["controller_u_max"].default))
+    return Bounds(
+        float(f["controller_u_min"].default),
+        float(f["controller_u_max"].default),
+        max_step or float(f["controller_max_step"].default),
+    )
 
 
 def min_impressions_of(scenario: Scenario) -> int:
@@ -113,14 +120,18 @@ class InProcessController:
 @dataclass
 class Series:
     """One policy and type, hour by hour. NaN share: the policy had no impressions;
-    NaN target: the type had no target yet in that hour."""
+    NO_TARGET: the type had no target yet in that hour."""
 
     policy: str
     type: str
     share: list[float] = field(default_factory=list)
-    target: list[float] = field(default_factory=list)
+    target: list[Interval] = field(default_factory=list)
     u: list[float] = field(default_factory=list)
     saturated: list[bool] = field(default_factory=list)
+    rate_limited: list[bool] = field(default_factory=list)
+
+    def targeted(self) -> bool:
+        return any(t.defined for t in self.target)
 
 
 @dataclass(frozen=True)
@@ -140,6 +151,7 @@ class RunResult:
     series: list[Series]
     events: list[Event]
     seconds: float = 0.0
+    hour_seconds: int = 3600  # a scenario's window_seconds: its "hours" are windows
 
 
 def policy_configs(
@@ -149,11 +161,10 @@ def policy_configs(
     configs = {}
     for policy, targets in scenario.targets_at(hour).items():
         g = scenario.gains.get(policy)
-        b = scenario.bounds.get(policy)
         configs[policy] = PolicyConfig(
             targets=targets,
             gains=Gains(g.kp, g.ki, g.kd) if g else gains,
-            bounds=Bounds(b.min, b.max) if b else bounds,
+            bounds=resolve_bounds(scenario.bounds.get(policy), bounds),
         )
     return configs
 
@@ -165,7 +176,7 @@ def events_of(scenario: Scenario, hours: int) -> list[Event]:
         sign = "+" if s.score_mean_delta >= 0 else ""
         events.append(Event(s.at_hour, "shock", f"{s.type} score {sign}{s.score_mean_delta:g}"))
     for c in scenario.target_changes:
-        label = f"{c.policy}/{c.type} target -> {c.target:.1%}"
+        label = f"{c.policy}/{c.type} target -> {as_interval(c.target).label()}"
         events.append(Event(c.at_hour, "target_change", label, c.policy))
     return sorted((e for e in events if e.hour < hours), key=lambda e: e.hour)
 
@@ -186,12 +197,15 @@ class _Recorder:
         final = scenario.targets_at(hours - 1)
         self.series = {(p, t): Series(p, t) for p in scenario.policies() for t in final.get(p, {})}
         self._hour_saturated: set[tuple[str, str]] = set()
+        self._hour_limited: set[tuple[str, str]] = set()
 
     def saturated(self, steps: Mapping[str, PolicyStep]) -> None:
         for policy, step in steps.items():
             for type_name, ts in step.types.items():
                 if ts.saturated:
                     self._hour_saturated.add((policy, type_name))
+                if ts.rate_limited:
+                    self._hour_limited.add((policy, type_name))
 
     def hour(
         self, counts: Mapping[str, PolicyCounts], configs: Mapping[str, PolicyConfig], u: Constants
@@ -202,10 +216,13 @@ class _Recorder:
             total = c.total if c else 0
             s.share.append(c.by_type.get(type_name, 0) / total if c and total else math.nan)
             config = configs.get(policy)
-            s.target.append(config.targets.get(type_name, math.nan) if config else math.nan)
+            target = config.targets.get(type_name) if config else None
+            s.target.append(NO_TARGET if target is None else as_interval(target))
             s.u.append(u.get(policy, {}).get(type_name, 0.0))
             s.saturated.append((policy, type_name) in self._hour_saturated)
+            s.rate_limited.append((policy, type_name) in self._hour_limited)
         self._hour_saturated = set()
+        self._hour_limited = set()
 
 
 @dataclass(frozen=True)
@@ -266,7 +283,7 @@ def run(
         recorder.hour(hour_counts, configs, u_used)
         if on_hour:
             on_hour(hour + 1, settings.hours)
-    series = [s for s in recorder.series.values() if any(not math.isnan(t) for t in s.target)]
+    series = [s for s in recorder.series.values() if s.targeted()]
     return RunResult(
         scenario=scenario,
         controller=settings.space,
@@ -275,6 +292,7 @@ def run(
         series=series,
         events=events_of(scenario, settings.hours),
         seconds=time.perf_counter() - started,
+        hour_seconds=scenario.hour_seconds,
     )
 
 
@@ -285,8 +303,11 @@ def simulate(
     gains: Gains | None = None,
     executor: Executor | None = None,
     on_hour: Callable[[int, int], None] | None = None,
+    max_step: float | None = None,
 ) -> RunResult:
-    """The in-process loop: simulated traffic and the real control step."""
+    """The in-process loop: simulated traffic and the real control step.
+
+    ``max_step`` overrides the default rate limit (``cd-simulate --max-step``)."""
     from pid_controller.simulator.traffic import SimulatedTraffic
 
     min_impressions = min_impressions_of(scenario)
@@ -294,7 +315,7 @@ def simulate(
         hours=scenario.hours,
         space=space,
         gains=gains or default_gains(),
-        bounds=default_bounds(),
+        bounds=default_bounds(max_step),
     )
     traffic = SimulatedTraffic(scenario, scenario.seed, executor)
     return run(scenario, traffic, InProcessController(space, min_impressions), settings, on_hour)

@@ -45,6 +45,7 @@ from pid_controller.step import PolicyConfig, PolicyCounts, PolicyStep, TypeStat
 from services import kafka
 from services.cdctl.targets import apply_edit
 from services.errors import CDError, InvalidInputError, UpstreamError
+from services.intervals import as_interval
 from services.timebuckets import iso, last_full_window_end
 from services.zk import ZkStore
 
@@ -132,10 +133,13 @@ def blender_generation(blender_url: str) -> int | None:
 def _targets_document(configs: Mapping[str, PolicyConfig]) -> dict[str, Any]:
     policies: dict[str, Any] = {}
     for name, c in configs.items():
+        bounds: dict[str, float] = {"min": c.bounds.lo, "max": c.bounds.hi}
+        if c.bounds.max_step is not None:
+            bounds["max_step"] = c.bounds.max_step
         policies[name] = {
-            "targets": dict(c.targets),
+            "targets": {t: as_interval(v).to_json() for t, v in c.targets.items()},
             "gains": {"kp": c.gains.kp, "ki": c.gains.ki, "kd": c.gains.kd},
-            "bounds": {"min": c.bounds.lo, "max": c.bounds.hi},
+            "bounds": bounds,
         }
     return {"schema": 1, "policies": policies}
 
@@ -151,7 +155,7 @@ def _steps_from(doc: Mapping[str, Any]) -> dict[str, PolicyStep]:
             types[t] = TypeStep(
                 u=u,
                 state=TypeState(u=u),
-                target=d.get("target", 0.0),
+                target=as_interval(d.get("target", 0.0)),
                 share=d.get("share"),
                 impressions=d.get("impressions", 0),
                 error=d.get("error"),
@@ -160,6 +164,7 @@ def _steps_from(doc: Mapping[str, Any]) -> dict[str, PolicyStep]:
                 d=d.get("d", 0.0),
                 saturated=d.get("saturated"),
                 skipped=d.get("skipped"),
+                rate_limited=bool(d.get("rate_limited", False)),
             )
         steps[policy] = PolicyStep(types)
     return steps
@@ -255,11 +260,14 @@ class LiveTraffic(SimulatedTraffic):
         sink: EventSink,
         base_epoch: int,
         concurrency: int = 8,
+        hour_seconds: int = 3600,
     ) -> None:
         super().__init__(scenario, scenario.seed)
         self._e = endpoints
         self._sink = sink
         self._base_ms = base_epoch * 1000
+        # Real milliseconds per simulated second (window_seconds: an "hour" is a window).
+        self._ms = hour_seconds / 3.6
         self._pool = ThreadPoolExecutor(concurrency)
         self._http = httpx.Client(timeout=30.0, limits=httpx.Limits(max_connections=concurrency))
 
@@ -289,7 +297,7 @@ class LiveTraffic(SimulatedTraffic):
         self, start_hour: float, seconds: int, constants: Mapping[str, Mapping[str, float]]
     ) -> dict[str, PolicyCounts]:
         counts: dict[str, dict[str, int]] = {}
-        start_ms = self._base_ms + round(start_hour * 3_600_000)
+        start_ms = self._base_ms + round(start_hour * 3600 * self._ms)
         for chunk_no, chunk in enumerate(self.chunks(start_hour, seconds, constants)):
             group, codes, scores = draw_chunk(chunk)
             groups = [self._groups[g] for g in group]
@@ -301,7 +309,7 @@ class LiveTraffic(SimulatedTraffic):
             ]
             for i, job in enumerate(jobs):
                 shown = job.result()
-                ts = start_ms + (seconds * 1000 * i) // max(1, chunk.requests)
+                ts = start_ms + int(seconds * self._ms * i) // max(1, chunk.requests)
                 request_id = f"r{round(start_hour * 3600)}-{chunk_no}-{i}"
                 for position, type_name in enumerate(shown):
                     self._sink.send(
@@ -326,14 +334,17 @@ def simulate_live(
     on_hour: Callable[[int, int], None] | None = None,
     now: float | None = None,
 ) -> RunResult:
-    """Run the scenario through the real stack; simulated time ends at the present."""
-    hours = scenario.hours
-    if hours > 190:
+    """Run the scenario through the real stack; simulated time ends at the present.
+
+    With ``window_seconds`` each scenario hour is one real window of that length:
+    events are stamped, and ``pid-controller run`` steps, in windows that short."""
+    hours, hour = scenario.hours, scenario.hour_seconds
+    if hours * hour > 190 * 3600:
         raise InvalidInputError("--hours", "a live run must fit in the counter's retention (190 h)")
-    base = last_full_window_end(int(now or time.time()), 3600) - hours * 3600
+    base = last_full_window_end(int(now or time.time()), hour) - hours * hour
     store = ZkStore(endpoints.zk_hosts, endpoints.zk_root, auth=endpoints.zk_auth).start()
     sink = EventSink(endpoints.kafka_bootstrap, endpoints.topic)
-    traffic = LiveTraffic(scenario, endpoints, sink, base)
+    traffic = LiveTraffic(scenario, endpoints, sink, base, hour_seconds=hour)
     try:
         if store.read(store.paths.constants) is not None:
             raise InvalidInputError(
@@ -345,8 +356,8 @@ def simulate_live(
             endpoints,
             store,
             sink,
-            base + scenario.interval_seconds,
-            scenario.interval_seconds,
+            base + scenario.interval_seconds * hour // 3600,
+            scenario.interval_seconds * hour // 3600,
             min_impressions_of(scenario),
         )
         loop = LoopSettings(hours, "log", default_gains(), default_bounds())

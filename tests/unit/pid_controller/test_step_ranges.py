@@ -68,9 +68,7 @@ def test_the_relaxation_stops_at_zero_and_a_free_side_releases_at_once() -> None
 
 
 @given(counts, states)
-def test_inside_never_pushes_and_never_flips_the_multipliers_sign(
-    n: int, prev: TypeState
-) -> None:
+def test_inside_never_pushes_and_never_flips_the_multipliers_sign(n: int, prev: TypeState) -> None:
     total = 10_000
     if not BAND.contains(n / total):
         n = 2500
