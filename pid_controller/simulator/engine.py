@@ -24,7 +24,6 @@ from typing import Literal, Protocol
 from pid_controller.simulator.scenario import Scenario
 from pid_controller.step import (
     Bounds,
-    resolve_bounds,
     ErrorSpace,
     Gains,
     PolicyConfig,
@@ -33,6 +32,7 @@ from pid_controller.step import (
     TypeState,
     control_step,
     counts_by_policy,
+    resolve_bounds,
 )
 from services.intervals import NO_TARGET, Interval, as_interval
 from services.settings import ControllerSettings

@@ -59,8 +59,7 @@ def _share_panel(ax: Axes, runs: Sequence[RunResult], s_by_run: Sequence[Series]
     # A range target draws its bounds (a min-only range up to 100 % would flatten
     # the chart, so its open side is drawn at the min's band edge).
     bands = s_by_run[0].target
-    hours, lo = _xy([t.lo * 100 for t in bands])
-    _, hi = _xy([(t.hi if t.hi < 1.0 else t.lo) * 100 for t in bands])
+    hours, hi = _xy([(t.hi if t.hi < 1.0 else t.lo) * 100 for t in bands])
     _, floor = _xy([(t.lo if t.lo > 0.0 else t.hi) * 100 for t in bands])
     ax.fill_between(
         hours,

@@ -8,10 +8,7 @@ question nobody asked. Supersets of the contract's format:
 * ``target_changes``: ``[{"at_hour", "policy", "type", "target"}]``;
 * ``interval_seconds``: the controller's window (hours are 3600 s);
 * ``gains`` / ``bounds``: per-policy overrides, shaped like the targets document's;
-* ``min_impressions``: the controller's hold threshold.
-
-Targets (initial and in ``target_changes``) are shares or ranges, as in the
-targets document (contract sections 11 and 12).
+* ``min_impressions``: the controller's hold threshold;
 * ``window_seconds``: short windows (60 s up to an hour, whole minutes):
   "hours become windows". Every hour of the scenario (``hours``, ``at_hour``,
   ``requests_per_hour``, the diurnal period of 24, every metric) counts
@@ -19,6 +16,9 @@ targets document (contract sections 11 and 12).
   process the loop is the same; under ``--live`` simulated time, event stamps
   and ``pid-controller run`` windows are ``window_seconds`` long, so a shipped
   story replays in 5-minute windows on the real stack.
+
+Targets (initial and in ``target_changes``) are shares or ranges, as in the
+targets document (contract sections 11 and 12).
 """
 
 from __future__ import annotations

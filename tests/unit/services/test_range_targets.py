@@ -19,7 +19,7 @@ from services.documents import (
 from services.errors import InvalidInputError
 from services.intervals import Interval, as_interval
 
-RANGES = {
+RANGES: dict[str, Any] = {
     "fresh": {"min": 0.10},
     "product": {"max": 0.12},
     "idea": {"min": 0.2, "max": 0.3},
