@@ -4,6 +4,7 @@ window, blender), with range targets, against the in-process loop on the same dr
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from pathlib import Path
@@ -49,7 +50,7 @@ def test_five_minute_windows_with_ranges_run_live_like_in_process(tmp_path: Path
     # at the last 300 s boundary before the run.
     ends = sorted(parse_time(e.constants.window_end or "", "window_end") for e in history)
     assert len(ends) == WINDOWS and published.doc.generation == WINDOWS
-    assert [b - a for a, b in zip(ends, ends[1:], strict=False)] == [WINDOW] * (WINDOWS - 1)
+    assert [b - a for a, b in itertools.pairwise(ends)] == [WINDOW] * (WINDOWS - 1)
     assert ends[-1] % WINDOW == 0 and 0 <= started - ends[-1] < WINDOW + 60
     # Each window's counts are that window's impressions only (300 requests x 20 slots).
     diags = published.doc.diagnostics["default"]
