@@ -82,8 +82,9 @@ Share = Annotated[Finite, Field(gt=0.0, lt=1.0)]
 class TargetRange(StrictModel):
     """A range target (section 11): at least one bound, each in (0, 1), min below max."""
 
-    min: Share | None = None
-    max: Share | None = None
+    # A bound not set is left out when written (also in documents that keep nulls).
+    min: Annotated[Share | None, Field(exclude_if=lambda v: v is None)] = None
+    max: Annotated[Share | None, Field(exclude_if=lambda v: v is None)] = None
 
     @model_validator(mode="after")
     def _bounds(self) -> TargetRange:
