@@ -191,6 +191,27 @@ def _relaxed(band: Interval, share: float, integral: float, space: ErrorSpace) -
     return 0.0
 
 
+def _terms(
+    band: Interval,
+    count: int,
+    total: int,
+    prev: TypeState,
+    gains: Gains,
+    space: ErrorSpace,
+) -> tuple[float, float, float, float, float]:
+    """(error, measurement, p, d, integral) before the bounds and the rate limit."""
+    # A point takes the point path even when exactly on target (then e = 0 there too).
+    aim = band.lo if band.is_point else band.aim(count / total)
+    if aim is None:  # inside a range: no push, the multiplier relaxes
+        share = max(count, 0.5) / total
+        measurement = math.log(share) if space == "log" else count / total
+        return 0.0, measurement, 0.0, 0.0, _relaxed(band, share, prev.integral, space)
+    error, measurement = _measure(aim, count, total, space)
+    p = gains.kp * error
+    d = 0.0 if prev.measurement is None else -gains.kd * (measurement - prev.measurement) + 0.0
+    return error, measurement, p, d, prev.integral + error
+
+
 def type_step(
     target: float | Interval,
     count: int,
@@ -208,14 +229,7 @@ def type_step(
         return _hold(prev, band, count, total, gains, bounds, NO_DATA)
     if total < min_impressions:
         return _hold(prev, band, count, total, gains, bounds, TOO_FEW)
-    # A point takes the point path even when exactly on target (then e = 0 there too).
-    aim = band.lo if band.is_point else band.aim(count / total)
-    if aim is None:
-        return _inside(band, count, total, prev, gains, bounds, space)
-    error, measurement = _measure(aim, count, total, space)
-    p = gains.kp * error
-    d = 0.0 if prev.measurement is None else -gains.kd * (measurement - prev.measurement) + 0.0
-    integral = prev.integral + error
+    error, measurement, p, d, integral = _terms(band, count, total, prev, gains, space)
     raw = p + gains.ki * integral + d
     # Conditional integration: an error that would push u to or past a bound
     # is not accumulated, so the integral cannot wind up while saturated. ``u``
@@ -226,7 +240,7 @@ def type_step(
         integral = prev.integral
     u, limited = limit_step(prev.u, bounds.clamp(raw), bounds.max_step)
     u = bounds.clamp(u)
-    if limited and gains.ki > 0:
+    if limited and gains.ki > 0:  # back-calculation: the integral follows the limited u
         integral = (u - p - d) / gains.ki
     saturated: Saturation | None = None
     if u >= bounds.hi and error > 0:
@@ -244,39 +258,6 @@ def type_step(
         i=gains.ki * integral,
         d=d,
         saturated=saturated,
-        skipped=None,
-        rate_limited=limited,
-    )
-
-
-def _inside(
-    band: Interval,
-    count: int,
-    total: int,
-    prev: TypeState,
-    gains: Gains,
-    bounds: Bounds,
-    space: ErrorSpace,
-) -> TypeStep:
-    """The share is inside a range: error 0, no push, the multiplier relaxes."""
-    share = max(count, 0.5) / total
-    measurement = math.log(share) if space == "log" else count / total
-    integral = _relaxed(band, share, prev.integral, space)
-    u, limited = limit_step(prev.u, bounds.clamp(gains.ki * integral), bounds.max_step)
-    u = bounds.clamp(u)
-    if limited and gains.ki > 0:
-        integral = u / gains.ki
-    return TypeStep(
-        u=u,
-        state=TypeState(integral=integral, measurement=measurement, u=u),
-        target=band,
-        share=count / total,
-        impressions=total,
-        error=0.0,
-        p=0.0,
-        i=gains.ki * integral,
-        d=0.0,
-        saturated=None,
         skipped=None,
         rate_limited=limited,
     )

@@ -18,6 +18,7 @@ from services.docstore import read_constants
 from services.errors import InvalidInputError
 from services.local.stack import free_ports, running_stack
 from services.zk import ZkStore
+from tests.integration.pid_controller.stack_endpoints import stack_endpoints
 
 
 def _status(endpoints: Endpoints) -> dict[str, Any]:
@@ -29,15 +30,7 @@ def _status(endpoints: Endpoints) -> dict[str, Any]:
 def test_live_loop_converges_and_agrees_with_in_process(tmp_path: Path) -> None:
     scenario = load_scenario("blog-video").model_copy(update={"hours": 5, "requests_per_hour": 400})
     with running_stack(tmp_path / "stack", ports=free_ports()) as stack:
-        p = stack.ports
-        endpoints = Endpoints(
-            blender_url=f"http://127.0.0.1:{p.blender}",
-            counter_url=f"http://127.0.0.1:{p.counters[1]}",  # not the first: any one answers
-            kafka_bootstrap=f"127.0.0.1:{p.kafka}",
-            topic="homefeed.impressions",
-            zk_hosts=f"127.0.0.1:{p.zookeeper}",
-            zk_root="/controllable-distribution",
-        )
+        endpoints = stack_endpoints(stack.ports, counter=1)  # any one counter answers
         live = simulate_live(scenario, endpoints)
         with ZkStore(endpoints.zk_hosts, endpoints.zk_root) as store:
             published = read_constants(store)

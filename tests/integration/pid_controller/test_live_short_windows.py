@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pid_controller.simulator.engine import simulate
-from pid_controller.simulator.live import Endpoints, simulate_live
+from pid_controller.simulator.live import simulate_live
 from pid_controller.simulator.scenario import load_scenario
 from services.docstore import read_constants
 from services.intervals import Interval
@@ -20,6 +20,7 @@ from services.ledger import read_history
 from services.local.stack import free_ports, running_stack
 from services.timebuckets import parse_time
 from services.zk import ZkStore
+from tests.integration.pid_controller.stack_endpoints import stack_endpoints
 
 WINDOW = 300
 WINDOWS = 4
@@ -32,15 +33,7 @@ def test_five_minute_windows_with_ranges_run_live_like_in_process(tmp_path: Path
     )
     started = time.time()
     with running_stack(tmp_path / "stack", ports=free_ports()) as stack:
-        p = stack.ports
-        endpoints = Endpoints(
-            blender_url=f"http://127.0.0.1:{p.blender}",
-            counter_url=f"http://127.0.0.1:{p.counters[0]}",
-            kafka_bootstrap=f"127.0.0.1:{p.kafka}",
-            topic="homefeed.impressions",
-            zk_hosts=f"127.0.0.1:{p.zookeeper}",
-            zk_root="/controllable-distribution",
-        )
+        endpoints = stack_endpoints(stack.ports)
         live = simulate_live(scenario, endpoints)
         with ZkStore(endpoints.zk_hosts, endpoints.zk_root) as store:
             published = read_constants(store)
