@@ -156,8 +156,9 @@ class ChangelogFollower:
             def delivered(
                 err: KafkaError | None, msg: Message, cpart: int = cpart, read: int = read
             ) -> None:
-                if err is not None:
-                    return  # a lost fence is produced again by whoever waits for it
+                if err is not None:  # a lost fence is produced again by whoever waits for it
+                    log.warning("fence to %s/%s not delivered: %s", self.topic, cpart, err.str())
+                    return
                 offsets[cpart] = msg.offset() or 0
                 if check_end and offsets[cpart] < read:
                     self._gap(

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from confluent_kafka.admin import AdminClient
 
 from counter_service import recovery, topics
-from counter_service.restore import ChangelogFollower
+from counter_service.restore import ChangelogFollower, ChangelogGapError
 from counter_service.snapshot import Footer, Snapshot, SnapshotStore
 from counter_service.state import CounterState, StateDamagedError
 from services.errors import UpstreamError
@@ -97,6 +97,8 @@ def restore(
         )
     follower.start()
     while not waiter.wait(0.5):
+        if isinstance(follower.failure, ChangelogGapError):
+            raise follower.failure
         if follower.failure is not None or aborted():
             raise UpstreamError("restore aborted") from follower.failure
         if time.monotonic() - began > timeout:
