@@ -58,7 +58,7 @@ def create_app(
 ) -> FastAPI:
     """A blender app; its lifespan starts and stops ``provider`` (ZooKeeper session)."""
     limits = limits or Limits()
-    metrics = BlenderMetrics(provider.snapshot, clock)
+    metrics = BlenderMetrics(provider.snapshot, clock, lambda: provider.zookeeper_connected)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

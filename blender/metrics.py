@@ -21,6 +21,7 @@ from prometheus_client import (
 )
 
 from blender.constants_source import Snapshot
+from blender.document_metrics import DocumentCollector
 
 # Sub-millisecond resolution: the target is a p99 of a few milliseconds.
 LATENCY_BUCKETS = (
@@ -42,8 +43,14 @@ LATENCY_BUCKETS = (
 
 
 class BlenderMetrics:
-    def __init__(self, snapshot: Callable[[], Snapshot], clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        snapshot: Callable[[], Snapshot],
+        clock: Callable[[], float],
+        connected: Callable[[], bool | None] = lambda: None,
+    ) -> None:
         self.registry = CollectorRegistry()
+        self.registry.register(DocumentCollector(snapshot, connected))
         self._requests = Counter(
             "cd_blender_requests",
             "POST /v1/blend requests by HTTP status code",

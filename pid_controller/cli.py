@@ -19,6 +19,7 @@ from types import FrameType
 
 import orjson
 
+from pid_controller.run_metrics import RunPusher
 from pid_controller.runner import ControllerConfig, RunResult, run_once
 from pid_controller.schedule import schedule
 from pid_controller.step import Bounds, Gains
@@ -53,8 +54,14 @@ def _print_result(result: RunResult, dry_run: bool) -> None:
 
 
 def _run(store: ZkStore, settings: ControllerSettings, args: argparse.Namespace) -> int:
+    """Connects by itself: not reaching ZooKeeper is a failed run, pushed as such."""
     at = datetime.fromtimestamp(parse_time(args.at, "--at"), UTC) if args.at else None
-    result = run_once(store, config_from(settings), at=at, dry_run=args.dry_run)
+
+    def step() -> RunResult:
+        with store.start():
+            return run_once(store, config_from(settings), at=at, dry_run=args.dry_run)
+
+    result = RunPusher(settings.pushgateway_url).step(step)
     _print_result(result, args.dry_run)
     return 0
 
@@ -69,8 +76,9 @@ def _schedule(store: ZkStore, settings: ControllerSettings, args: argparse.Names
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    pusher = RunPusher(settings.pushgateway_url)
     schedule(
-        lambda moment: run_once(store, config, at=moment, sleep=stop.wait),
+        lambda moment: pusher.step(lambda: run_once(store, config, at=moment, sleep=stop.wait)),
         config.interval,
         settings.controller_delay_seconds,
         stop,
@@ -112,6 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "interval", None) is not None and args.interval <= 0:
             raise InvalidInputError("--interval", "must be a positive number of seconds")
         store = ZkStore.from_settings(settings)
+        if args.handler is _run:
+            return int(_run(store, settings, args))
         with store.start():
             return int(args.handler(store, settings, args))
     except CDError as exc:

@@ -113,6 +113,8 @@ class ControllerSettings(CommonSettings):
     controller_max_wait_seconds: float = Field(default=300.0, ge=0)
     controller_delay_seconds: float = Field(default=30.0, ge=0)
     counter_urls: str = ""
+    # Where `run` and `schedule` push their run metrics; unset: no push.
+    pushgateway_url: str | None = None
 
     @model_validator(mode="after")
     def _check_bounds(self) -> ControllerSettings:
