@@ -82,12 +82,19 @@ class CounterSettings(CommonSettings):
     counter_batch_size: int = Field(default=10_000, ge=1, le=1_000_000)
     counter_fetch_backoff_ms: int = Field(default=10, ge=0)
     counter_allowed_lateness_seconds: int = Field(default=5, ge=0)
+    # A snapshot of the live counts every so often bounds a fresh instance's restore
+    # to one snapshot plus the changelog written since (counter_service/snapshot.py).
+    counter_snapshot_seconds: float = Field(default=3600.0, gt=0)
     # Under Kubernetes' default 30 s grace period, so the service leaves by itself.
     counter_stop_grace_seconds: float = Field(default=25.0, gt=0)
 
     @property
     def changelog_topic(self) -> str:
         return self.counter_changelog_topic or f"{self.kafka_topic}.counter-changelog"
+
+    @property
+    def snapshot_topic(self) -> str:
+        return f"{self.changelog_topic}.snapshots"
 
     @property
     def url(self) -> str:
