@@ -123,6 +123,12 @@ class ControllerSettings(CommonSettings):
     controller_max_wait_seconds: float = Field(default=300.0, ge=0)
     controller_delay_seconds: float = Field(default=30.0, ge=0)
     counter_urls: str = ""
+    # Reading the window's candidate samples (pid_controller.samples_source): at most
+    # this many per experiment group (a uniform reservoir beyond), how late a
+    # sample may arrive after the window, how long the read may take in all.
+    controller_max_samples: int = Field(default=2000, ge=1)
+    controller_samples_grace_seconds: float = Field(default=10.0, ge=0, allow_inf_nan=False)
+    controller_samples_timeout_seconds: float = Field(default=30.0, gt=0, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _check_bounds(self) -> ControllerSettings:
