@@ -26,8 +26,7 @@ or an ``AdminClient`` asks for its metadata, so ``services.kafka.ensure_topics``
 gets 4 partitions there whatever it asks for; nothing here depends on the count.
 
 Where to stop. Tansu's high watermark trails the data (after producing 30
-records, ``ListOffsets`` said 21; after a single batch of 10 it said 1; a
-fetch may even report the end at 0 for a partition just written), so
+records, ``ListOffsets`` said 21; after a single batch of 10 it said 1), so
 "position reached the high watermark" proves nothing there. A partition counts
 as read when either
 
