@@ -31,12 +31,11 @@ def sample(ts_ms: int, group: str = "control", score: float = -1.0) -> SampledRe
     )
 
 
-def produce(bootstrap: str, topic: str, records: list[tuple[bytes, int, int | None]]) -> None:
-    """``(value, timestamp ms, partition or None)`` each, flushed."""
+def produce(bootstrap: str, topic: str, records: list[tuple[bytes, int, int]]) -> None:
+    """``(value, timestamp ms, partition)`` each, flushed."""
     producer = Producer(kafka.producer_config(bootstrap))
     for value, ts, partition in records:
-        extra = {} if partition is None else {"partition": partition}
-        producer.produce(topic, value, b"default", timestamp=ts, **extra)
+        producer.produce(topic, value, b"default", partition=partition, timestamp=ts)
     assert producer.flush(15) == 0
 
 
@@ -50,7 +49,7 @@ def test_reads_the_window_by_group_skipping_garbage(
     topic = topic_factory("samples", 3)
     ms = START * 1000
     inside = [sample(ms + i * 1000, "control" if i % 3 else "video_heavy", -i) for i in range(30)]
-    records: list[tuple[bytes, int, int | None]] = [
+    records: list[tuple[bytes, int, int]] = [
         (encode_sample(s), s.ts_ms, i % 3) for i, s in enumerate(inside)
     ]
     records += [
@@ -114,7 +113,9 @@ def test_reservoir_caps_each_group_uniformly_and_reproducibly(
     topic = topic_factory("samples", 2)
     ms = START * 1000
     many = [sample(ms + i, "control") for i in range(400)] + [sample(ms + 1, "small")]
-    produce(kafka_bootstrap, topic, [(encode_sample(s), s.ts_ms, i % 2) for i, s in enumerate(many)])
+    produce(
+        kafka_bootstrap, topic, [(encode_sample(s), s.ts_ms, i % 2) for i, s in enumerate(many)]
+    )
     read = source(kafka_bootstrap, topic, max_per_group=50)
     first, again = read(START, END), read(START, END)
     kept = [s.ts_ms - ms for s in first.by_group["control"]]

@@ -206,14 +206,12 @@ def test_stop_flushes_what_is_queued_and_counts_the_undelivered() -> None:
 
 
 def test_a_bug_in_encoding_does_not_stop_the_sender(monkeypatch: pytest.MonkeyPatch) -> None:
-    import blender.sampling as sampling
+    from services.samples import encode_sample as real
 
-    sampler, sinks = make_sampler()
-    real = sampling.encode_sample
+    sampler, _sinks = make_sampler()
     calls = iter([True, False])
     monkeypatch.setattr(
-        sampling,
-        "encode_sample",
+        "blender.sampling.encode_sample",
         lambda s: (_ for _ in ()).throw(RuntimeError("bug")) if next(calls) else real(s),
     )
     sampler.start()
@@ -251,7 +249,7 @@ def test_blend_endpoint_samples_served_requests_and_exports_the_metric(
 def test_sender_runs_off_the_request_thread(
     sampled_app: tuple[httpx.Client, BlendSampler, list[MemorySink]],
 ) -> None:
-    client, sampler, sinks = sampled_app
+    client, _sampler, sinks = sampled_app
     seen: list[str] = []
     original = sinks[0].send
 
