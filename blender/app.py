@@ -63,7 +63,7 @@ def create_app(
     limits = limits or Limits()
     metrics = BlenderMetrics(provider.snapshot, clock)
     if sampler is not None:
-        metrics.registry.register(sampler.collector())
+        sampler.counts.report = metrics.count_samples
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -39,6 +39,9 @@ class _Body(msgspec.Struct, gc=False):
     limit: int | float | None = None
     explain: bool = False
     score_space: Literal["log", "linear"] | None = None
+    # Candidate sampling (README): the caller's own decision and the request's time.
+    sample: bool | None = None
+    ts: Annotated[int, msgspec.Meta(ge=0)] | None = None
 
 
 _DECODER = msgspec.json.Decoder(_Body)
@@ -60,6 +63,8 @@ class BlendRequest:
     scores: FloatArray
     type_names: list[str]  # distinct content types, in order of first appearance
     type_codes: IntArray  # per candidate, an index into type_names
+    sample: bool | None = None  # None: the blender's uniform sampling decides
+    ts_ms: int | None = None  # None: the blender's clock stamps the sample
 
 
 def _translate(exc: msgspec.ValidationError) -> InvalidInputError:
@@ -144,5 +149,14 @@ def parse_blend_request(
     _check_scores(scores, space)
     type_names, type_codes = _type_codes(candidates)
     return BlendRequest(
-        group, limit, raw.explain, space, candidates, scores, type_names, type_codes
+        group,
+        limit,
+        raw.explain,
+        space,
+        candidates,
+        scores,
+        type_names,
+        type_codes,
+        raw.sample,
+        raw.ts,
     )

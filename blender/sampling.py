@@ -19,15 +19,13 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 from confluent_kafka import KafkaError, Message
-from prometheus_client.core import CounterMetricFamily
-from prometheus_client.registry import Collector
 
 from blender.constants_source import Snapshot
 from blender.request import BlendRequest
@@ -115,6 +113,27 @@ def sample_record(taken: _Taken) -> SampledRequest:
     )
 
 
+class SampleCounts:
+    """Sent and dropped samples: plain integers, each bumped by one thread at a time
+    (the request path only drops on a full queue), mirrored to ``report`` (the
+    app's ``cd_blender_samples_total``) when one is attached."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.dropped = 0
+        self.report: Callable[[str, int], None] | None = None
+
+    def add(self, result: str, n: int = 1) -> None:
+        if n <= 0:
+            return
+        if result == "sent":
+            self.sent += n
+        else:
+            self.dropped += n
+        if self.report is not None:
+            self.report(result, n)
+
+
 class SampleSender:
     """The background thread: encode what the request path queued, hand it to the sink.
 
@@ -124,23 +143,17 @@ class SampleSender:
     """
 
     def __init__(
-        self,
-        pending: queue.Queue[_Taken],
-        sink_factory: Callable[[Callable[[bool], None]], SampleSink],
+        self, pending: queue.Queue[_Taken], sink_factory: SinkFactory, counts: SampleCounts
     ) -> None:
         self._pending = pending
+        self._counts = counts
         self._sink = sink_factory(self.delivered)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="blend-samples", daemon=True)
-        self.sent = 0
-        self.dropped = 0
 
     def delivered(self, ok: bool) -> None:
         """Delivery report from the sink (called on this thread, inside ``poll``)."""
-        if ok:
-            self.sent += 1
-        else:
-            self.dropped += 1
+        self._counts.add("sent" if ok else "dropped")
 
     def start(self) -> None:
         self._thread.start()
@@ -159,10 +172,10 @@ class SampleSender:
             record = sample_record(taken)
             self._sink.send(record.policy.encode(), encode_sample(record), record.ts_ms)
         except SampleDroppedError as exc:
-            self.dropped += 1
+            self._counts.add("dropped")
             log.debug("sample dropped: %s", exc)
         except Exception:  # a bug must not kill the thread (and with it all sampling)
-            self.dropped += 1
+            self._counts.add("dropped")
             log.exception("sample could not be encoded")
         self._sink.poll()
 
@@ -177,9 +190,9 @@ class SampleSender:
                 self._send(self._pending.get_nowait())
             except queue.Empty:
                 break
-        self.dropped += self._pending.qsize()
+        self._counts.add("dropped", self._pending.qsize())
         left = self._sink.flush(max(0.0, deadline - time.monotonic()))
-        self.dropped += left
+        self._counts.add("dropped", left)
         if left:
             log.warning("%d samples still undelivered at stop: dropped", left)
 
@@ -281,7 +294,7 @@ class BlendSampler:
         self._stop_seconds = stop_seconds
         self._clock = clock
         self._draw = draw
-        self.queue_full = 0
+        self.counts = SampleCounts()
         self._sender: SampleSender | None = None
         self._sink_factory = sink_factory
 
@@ -289,7 +302,7 @@ class BlendSampler:
         """Build the sink (no I/O in librdkafka's constructor) and start the sender."""
         if not self.enabled or self._sender is not None or self._sink_factory is None:
             return
-        sender = SampleSender(self._pending, self._sink_factory)
+        sender = SampleSender(self._pending, self._sink_factory, self.counts)
         sender.start()
         self._sender = sender
 
@@ -298,48 +311,34 @@ class BlendSampler:
             self._sender.stop(self._stop_seconds)
 
     def offer(self, request: BlendRequest) -> None:
-        """Maybe sample ``request`` (already blended). Never blocks, never raises."""
-        if not self.enabled or self._draw() >= self._rate or not self._bucket.take():
+        """Maybe sample ``request`` (already blended). Never blocks, never raises.
+
+        A request that says ``"sample": true`` or ``false`` decides for itself,
+        past the rate and the cap (a simulator or a replay choosing its own
+        sample); the queue bound still holds. Sampling turned off stays off.
+        """
+        if not self.enabled:
             return
-        taken = _Taken(
-            int(self._clock() * 1000),
-            self._policy_of(request.group),
-            request,
-            request.scores.copy(),
-        )
+        chosen = request.sample
+        if chosen is None:
+            if self._draw() >= self._rate or not self._bucket.take():
+                return
+        elif not chosen:
+            return
+        ts_ms = request.ts_ms if request.ts_ms is not None else int(self._clock() * 1000)
+        taken = _Taken(ts_ms, self._policy_of(request.group), request, request.scores.copy())
         try:
             self._pending.put_nowait(taken)
         except queue.Full:
-            self.queue_full += 1
+            self.counts.add("dropped")
 
     @property
     def sent(self) -> int:
-        return self._sender.sent if self._sender else 0
+        return self.counts.sent
 
     @property
     def dropped(self) -> int:
-        return self.queue_full + (self._sender.dropped if self._sender else 0)
-
-    def collector(self) -> Collector:
-        return _SamplesCollector(self)
-
-
-class _SamplesCollector(Collector):
-    """``cd_blender_samples_total{result}`` read from the sampler's counts at scrape time,
-    so the request path and the sender only bump plain integers."""
-
-    def __init__(self, sampler: BlendSampler) -> None:
-        self._sampler = sampler
-
-    def collect(self) -> Iterator[Any]:
-        family = CounterMetricFamily(
-            "cd_blender_samples",
-            "Sampled blend requests: sent (acknowledged by the broker) or dropped",
-            labels=["result"],
-        )
-        family.add_metric(["sent"], self._sampler.sent)
-        family.add_metric(["dropped"], self._sampler.dropped)
-        yield family
+        return self.counts.dropped
 
 
 def sampler_from(settings: BlenderSettings, snapshot: Callable[[], Snapshot]) -> BlendSampler:

@@ -44,6 +44,8 @@ def blend_request_schema(max_candidates: int, default_space: ScoreSpace) -> dict
             "limit": {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "null"}]},
             "explain": {"type": "boolean"},
             "score_space": {"enum": ["log", "linear", None]},
+            "sample": {"type": ["boolean", "null"]},
+            "ts": {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "null"}]},
             "candidates": {"type": "array", "maxItems": max_candidates, "items": candidate},
         },
     }

@@ -17,6 +17,7 @@ from blender.app import create_app
 from blender.constants_source import StaticConstants
 from blender.request import BlendRequest, parse_blend_request
 from blender.sampling import BlendSampler, SampleDroppedError, SampleSink, TokenBucket
+from services.errors import InvalidInputError
 from services.samples import decode_sample
 from tests.unit.blender.helpers import cand, constants_doc, serve
 
@@ -57,11 +58,12 @@ class MemorySink:
         return len(self.queued)
 
 
-def request(group: str | None = "control", limit: int | None = 2) -> BlendRequest:
+def request(group: str | None = "control", limit: int | None = 2, **extra: object) -> BlendRequest:
     body = {
         "experiment_group": group,
         "limit": limit,
         "candidates": [cand(1, "video", -1.5), cand(2, "image", -0.25), cand(3, "video", 0.5)],
+        **extra,
     }
     if group is None:
         del body["experiment_group"]
@@ -146,6 +148,38 @@ def test_zero_turns_sampling_off(rate: float, per_second: float) -> None:
     sampler.offer(request())
     sampler.stop()
     assert not sampler.enabled and sinks == []
+
+
+def test_a_request_may_decide_its_own_sampling_and_time() -> None:
+    clock = Clock()
+    sampler, sinks = make_sampler(rate=0.5, per_second=1, draws=[0.0] * 10, monotonic=clock)
+    sampler.start()
+    sampler.offer(request(sample=False))  # a draw of 0 would take it
+    for i in range(3):  # past the rate and the cap of 1 per second
+        sampler.offer(request(sample=True, ts=1_700_000_000_000 + i))
+    sampler.offer(request())  # the blender's own choice: the cap still holds for it
+    sampler.offer(request())
+    sampler.stop()
+    stamps = [decode_sample(v).ts_ms for _, v, _ in sinks[0].records]
+    assert stamps == [1_700_000_000_000, 1_700_000_000_001, 1_700_000_000_002, 1_763_820_000_123]
+
+
+def test_sampling_turned_off_ignores_the_request_flag() -> None:
+    sampler, sinks = make_sampler(rate=0.0, queue_size=10)
+    sampler.start()
+    for _ in range(100):
+        sampler.offer(request(sample=True))
+    sampler.stop()
+    assert sinks == [] and sampler.sent == sampler.dropped == 0  # nothing even queued
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"), [({"ts": -1}, "ts"), ({"ts": 1.5}, "ts"), ({"sample": "yes"}, "sample")]
+)
+def test_bad_sample_fields_are_refused_naming_them(extra: dict[str, object], field: str) -> None:
+    with pytest.raises(InvalidInputError) as info:
+        request(**extra)
+    assert info.value.field == field
 
 
 def test_record_is_raw_scores_per_candidate_keyed_by_policy() -> None:
