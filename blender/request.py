@@ -41,7 +41,7 @@ class _Body(msgspec.Struct, gc=False):
     score_space: Literal["log", "linear"] | None = None
     # Candidate sampling (README): the caller's own decision and the request's time.
     sample: bool | None = None
-    ts: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    ts: int | float | None = None  # floats let through as for limit; _ts() checks
 
 
 _DECODER = msgspec.json.Decoder(_Body)
@@ -98,6 +98,19 @@ def _limit(value: int | float | None) -> int | None:
             raise InvalidInputError("limit", "must be an integer >= 0")
         return int(value)
     return value  # msgspec only lets ints through; the sign is checked by the caller
+
+
+MAX_TS_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+
+
+def _ts(value: int | float | None) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and not value.is_integer():
+        raise InvalidInputError("ts", "must be an integer (epoch milliseconds)")
+    if not 0 <= value <= MAX_TS_MS:
+        raise InvalidInputError("ts", f"must be epoch milliseconds between 0 and {MAX_TS_MS}")
+    return int(value)
 
 
 def _type_codes(candidates: list[Candidate]) -> tuple[list[str], IntArray]:
@@ -158,5 +171,5 @@ def parse_blend_request(
         type_names,
         type_codes,
         raw.sample,
-        raw.ts,
+        _ts(raw.ts),
     )

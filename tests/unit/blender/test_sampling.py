@@ -174,7 +174,8 @@ def test_sampling_turned_off_ignores_the_request_flag() -> None:
 
 
 @pytest.mark.parametrize(
-    ("extra", "field"), [({"ts": -1}, "ts"), ({"ts": 1.5}, "ts"), ({"sample": "yes"}, "sample")]
+    ("extra", "field"),
+    [({"ts": -1}, "ts"), ({"ts": 1.5}, "ts"), ({"ts": 2**62}, "ts"), ({"sample": "yes"}, "sample")],
 )
 def test_bad_sample_fields_are_refused_naming_them(extra: dict[str, object], field: str) -> None:
     with pytest.raises(InvalidInputError) as info:
