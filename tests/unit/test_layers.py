@@ -28,7 +28,6 @@ def test_package_imports_nothing_above_it(package: str) -> None:
     modules = sorted((ROOT / package).rglob("*.py"))
     assert modules
     reached = {
-        str(m.relative_to(ROOT)): sorted(imported_packages(m) & FORBIDDEN[package])
-        for m in modules
+        str(m.relative_to(ROOT)): sorted(imported_packages(m) & FORBIDDEN[package]) for m in modules
     }
     assert {m: r for m, r in reached.items() if r} == {}
