@@ -129,9 +129,11 @@ class _Window:
         group.offer((sample.ts_ms, msg.partition() or 0, msg.offset() or 0, sample))
 
     def result(self) -> WindowSamples:
+        groups = sorted(self.by_group.items())
         return WindowSamples(
-            by_group={g: r.samples() for g, r in sorted(self.by_group.items())},
+            by_group={g: r.samples() for g, r in groups},
             skipped=self.skipped,
+            seen={g: r.seen for g, r in groups},
         )
 
 

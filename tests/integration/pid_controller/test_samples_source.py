@@ -120,6 +120,7 @@ def test_reservoir_caps_each_group_uniformly_and_reproducibly(
     first, again = read(START, END), read(START, END)
     kept = [s.ts_ms - ms for s in first.by_group["control"]]
     assert len(kept) == 50 and len(first.by_group["small"]) == 1
+    assert first.seen == {"control": 400, "small": 1}
     assert kept == sorted(set(kept))
     assert max(kept) > 300 and min(kept) < 100  # spread over the whole window, not a prefix
     assert kept == [s.ts_ms - ms for s in again.by_group["control"]]
