@@ -218,6 +218,11 @@ class KafkaSampleSink:
             kafka.producer_config(
                 bootstrap,
                 {
+                    # A duplicate sample after a retry is harmless; an idempotent
+                    # producer can turn fatal after timed-out batches (a long broker
+                    # outage) and would then drop every sample until a restart.
+                    "enable.idempotence": False,
+                    "acks": 1,
                     "message.timeout.ms": DELIVERY_TIMEOUT_MS,
                     "queue.buffering.max.messages": PRODUCER_BUFFER,
                     "linger.ms": 50,
