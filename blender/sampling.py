@@ -107,29 +107,32 @@ def sample_record(taken: _Taken) -> SampledRequest:
         experiment_group=r.group or DEFAULT_POLICY,
         policy=taken.policy,
         score_space=r.space,
-        slots=r.limit or None,  # limit 0 shows nothing: treat as "no limit"
+        slots=r.limit,
         types=tuple(map(names.__getitem__, r.type_codes.tolist())),
         scores=taken.scores,
     )
 
 
 class SampleCounts:
-    """Sent and dropped samples: plain integers, each bumped by one thread at a time
-    (the request path only drops on a full queue), mirrored to ``report`` (the
-    app's ``cd_blender_samples_total``) when one is attached."""
+    """Sent and dropped samples, mirrored to ``report`` (the app's
+    ``cd_blender_samples_total``) when one is attached. Bumped by the sender and,
+    for a full queue, by the request path: a lock keeps both counts exact (it is
+    taken only for a sample, never for an unsampled request)."""
 
     def __init__(self) -> None:
         self.sent = 0
         self.dropped = 0
         self.report: Callable[[str, int], None] | None = None
+        self._lock = threading.Lock()
 
     def add(self, result: str, n: int = 1) -> None:
         if n <= 0:
             return
-        if result == "sent":
-            self.sent += n
-        else:
-            self.dropped += n
+        with self._lock:
+            if result == "sent":
+                self.sent += n
+            else:
+                self.dropped += n
         if self.report is not None:
             self.report(result, n)
 
@@ -330,6 +333,8 @@ class BlendSampler:
                 return
         elif not chosen:
             return
+        if request.limit == 0:
+            return  # shows nothing: no impressions for a sample to model
         ts_ms = request.ts_ms if request.ts_ms is not None else int(self._clock() * 1000)
         taken = _Taken(ts_ms, self._policy_of(request.group), request, request.scores.copy())
         try:

@@ -188,6 +188,7 @@ def test_record_is_raw_scores_per_candidate_keyed_by_policy() -> None:
     sampler.start()
     sampler.offer(request("control", 2))
     sampler.offer(request(None, None))
+    sampler.offer(request(limit=0))  # shows nothing: not a sample of anything shown
     sampler.stop()
     (k1, v1, ts1), (k2, v2, _) = sinks[0].records
     first, second = decode_sample(v1), decode_sample(v2)
