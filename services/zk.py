@@ -288,12 +288,12 @@ class ZkStore:
         with translated(path):
             self.client.delete(path, version=version)
 
-    def put(self, path: str, data: bytes, expected: Versioned | None) -> None:
-        """Create when ``expected`` is None, else a version-checked set."""
+    def put(self, path: str, data: bytes, expected: Versioned | None) -> int:
+        """Create when ``expected`` is None, else a version-checked set; the new version."""
         if expected is None:
             self.create(path, data)
-        else:
-            self.set(path, data, expected.version)
+            return 0
+        return self.set(path, data, expected.version)
 
     @contextmanager
     def lock(self, path: str, identifier: str, timeout: float) -> Iterator[None]:
