@@ -23,8 +23,7 @@ import orjson
 from pid_controller.runner import ControllerConfig, RunResult, run_once
 from pid_controller.schedule import schedule
 from pid_controller.step import Bounds, Gains
-from services import display, logs
-from services.cdctl import render
+from services import display, logs, tables
 from services.docstore import read_constants, read_paused
 from services.errors import CDError, InvalidInputError
 from services.settings import ControllerSettings, load
@@ -106,7 +105,7 @@ def _explain(store: ZkStore, _: ControllerSettings, __: argparse.Namespace) -> i
     if read is None:
         print("no constants published yet")
         return 0
-    render.print_table(render.constants_table(read.doc, datetime.now(UTC)))
+    tables.print_table(tables.constants_table(read.doc, datetime.now(UTC)))
     return 0
 
 

@@ -14,10 +14,10 @@ import pytest
 from pid_controller.simulator.engine import simulate
 from pid_controller.simulator.live import Endpoints, feed, simulate_live, wait_until
 from pid_controller.simulator.scenario import load_scenario
-from services.cdctl.targets import apply_edit, set_targets
 from services.docstore import read_constants, read_targets
 from services.errors import InvalidInputError
 from services.local.stack import free_ports, running_stack, status
+from services.target_edits import apply_edit, set_targets
 from services.zk import ZkStore
 
 

@@ -24,11 +24,11 @@ from pid_controller.simulator.live import (
     simulate_live,
 )
 from pid_controller.simulator.scenario import load_scenario
-from services.cdctl.targets import apply_edit, set_targets
 from services.documents import Bounds, ConstantsDocument, dump_document
 from services.errors import CDError, InvalidInputError
 from services.local.process import free_port
 from services.local.zookeeper import ZooKeeperServer
+from services.target_edits import apply_edit, set_targets
 from services.zk import ZkStore
 
 FRESH = "make down && make clean && make up"
