@@ -20,7 +20,8 @@ from types import FrameType
 
 import orjson
 
-from pid_controller.runner import ControllerConfig, RunResult, run_once
+from pid_controller.recorded import run_recorded
+from pid_controller.runner import ControllerConfig, RunResult
 from pid_controller.schedule import schedule
 from pid_controller.step import Bounds, Gains
 from services import display, logs, tables
@@ -72,7 +73,7 @@ def _seconds(value: str) -> int:
 
 
 def _run(store: ZkStore, settings: ControllerSettings, args: argparse.Namespace) -> int:
-    result = run_once(store, config_from(settings), at=args.at, dry_run=args.dry_run)
+    result = run_recorded(store, config_from(settings), at=args.at, dry_run=args.dry_run)
     _print_result(result, args.dry_run)
     return 0
 
@@ -88,7 +89,7 @@ def _schedule(store: ZkStore, settings: ControllerSettings, args: argparse.Names
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     schedule(
-        lambda moment: run_once(store, config, at=moment, sleep=stop.wait),
+        lambda moment: run_recorded(store, config, at=moment, sleep=stop.wait),
         config.interval,
         settings.controller_delay_seconds,
         stop,

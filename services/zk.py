@@ -85,6 +85,10 @@ class Paths:
         return f"{self.internal}/controller-lock"
 
     @property
+    def last_run(self) -> str:
+        return f"{self.internal}/last-run"
+
+    @property
     def history(self) -> str:
         return f"{self.internal}/history"
 
