@@ -39,6 +39,14 @@ def moment(epoch: float | None) -> str:
     return "never" if epoch is None else iso(epoch)
 
 
+def moment_ms(ms: int) -> str:
+    """Event time (epoch ms) as ISO-8601, or ``out of range`` where no calendar has it."""
+    try:
+        return iso(ms / 1000)
+    except (OverflowError, OSError, ValueError):
+        return "out of range"
+
+
 def paused_notice(reason: str, since: str) -> str:
     """What every view of the constants says while operators froze the controller."""
     return (
