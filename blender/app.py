@@ -133,6 +133,7 @@ def _add_constants_route(
                 "last_error": snap.last_error,
                 "last_error_at": snap.last_error_at,
                 "zookeeper_connected": provider.zookeeper_connected,
+                "paused": None if snap.paused is None else snap.paused.model_dump(mode="json"),
             }
         )
 
