@@ -17,9 +17,10 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from services.errors import CDError
@@ -30,6 +31,12 @@ from services.local.zookeeper import JARS, ruok
 
 READY_TIMEOUT = 90.0
 IMPRESSIONS = "homefeed.impressions"  # the contract's default CD_KAFKA_TOPIC
+
+
+@dataclass(frozen=True)
+class Probe:
+    port: int
+    ready: Callable[[], bool]
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,19 @@ class Stack:
             "CD_COUNTER_URLS": ",".join(f"http://127.0.0.1:{p}" for p in self.ports.counters),
         }
 
+    def probes(self) -> dict[str, Probe]:
+        """Each component's port and readiness check, by name (the controller has none)."""
+        http = "http://127.0.0.1"
+        probes = {
+            "zookeeper": Probe(self.ports.zookeeper, lambda: ruok(self.ports.zookeeper)),
+            "kafka": Probe(self.ports.kafka, lambda: port_open("127.0.0.1", self.ports.kafka)),
+        }
+        for i, port in enumerate(self.ports.counters, 1):
+            probes[f"counter-{i}"] = Probe(port, partial(http_ok, f"{http}:{port}/readyz"))
+        blender = self.ports.blender
+        probes["blender"] = Probe(blender, partial(http_ok, f"{http}:{blender}/readyz"))
+        return probes
+
     def components(self) -> list[ServerProcess]:
         """In start order: each waits for the ones before it."""
         zk_dir = self.home / "zookeeper"
@@ -68,6 +88,7 @@ class Stack:
             "clientPortAddress=127.0.0.1\nadmin.enableServer=false\n4lw.commands.whitelist=ruok\n"
         )
         kafka = f"tcp://127.0.0.1:{self.ports.kafka}"
+        probes = self.probes()
         procs = [
             self._proc(
                 "zookeeper",
@@ -79,7 +100,7 @@ class Stack:
                     "org.apache.zookeeper.server.ZooKeeperServerMain",
                     str(zk_cfg),
                 ],
-                lambda: ruok(self.ports.zookeeper),
+                probes["zookeeper"].ready,
             ),
             self._proc(
                 "kafka",
@@ -93,7 +114,7 @@ class Stack:
                     "--storage-engine",
                     "memory://tansu/",
                 ],
-                lambda: port_open("127.0.0.1", self.ports.kafka),
+                probes["kafka"].ready,
             ),
         ]
         for i, port in enumerate(self.ports.counters, 1):
@@ -102,7 +123,7 @@ class Stack:
             self._proc(
                 "blender",
                 [str(BIN / "blender")],
-                lambda: http_ok(f"http://127.0.0.1:{self.ports.blender}/readyz"),
+                probes["blender"].ready,
             )
         )
         if self.controller:
@@ -117,10 +138,7 @@ class Stack:
             "CD_COUNTER_DATA_DIR": str(self.home / f"counter-{i}"),
         }
         return self._proc(
-            f"counter-{i}",
-            [str(BIN / "counter-service")],
-            lambda: http_ok(f"http://127.0.0.1:{port}/readyz"),
-            env,
+            f"counter-{i}", [str(BIN / "counter-service")], self.probes()[f"counter-{i}"].ready, env
         )
 
     def _proc(
@@ -237,16 +255,23 @@ def forget_counters(stack: Stack) -> None:
 
 
 def status(stack: Stack) -> int:
+    """A line per component: pid, alive, port, ready; 1 unless all run and are ready."""
     pids = stack.saved()
     if not pids:
         print("no stack is up (make up)")
         return 1
+    probes = stack.probes()
     bad = 0
     for name, pid in pids.items():
         alive = _alive(pid)
-        bad += not alive
+        probe = probes.get(name)
+        ready = alive and (probe is None or probe.ready())
+        bad += not ready
         state = "running" if alive else "DEAD"
-        print(f"  {name:<11} pid {pid:<8} {state:<8} log: {stack.logs / name}.log")
+        port = f"port {probe.port}" if probe else "-"
+        readiness = ("ready" if ready else "NOT READY") if probe else "-"
+        line = f"  {name:<11} pid {pid:<8} {state:<8} {port:<10} {readiness:<9}"
+        print(f"{line} log: {stack.logs / name}.log")
     print(f"blender status page: http://127.0.0.1:{stack.ports.blender}/")
     return 1 if bad else 0
 
