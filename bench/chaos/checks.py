@@ -21,8 +21,9 @@ from bench.chaos.controllers import one_per_window, read_history, same_as_clean
 from bench.chaos.faults import CounterKiller, ZooKeeperChaos, recover
 from bench.chaos.traffic import EventProducer
 from counter_service import snapshot
+from services.kafka import consumer_config, make_consumer, make_producer, producer_config
 from services.local.process import http_ok
-from tests.integration.counter_service.harness import Key, read_topic
+from tests.integration.counter_service.harness import Key
 
 
 def recovery(cluster: Cluster, killer: CounterKiller, zk_chaos: ZooKeeperChaos) -> Criterion:
@@ -157,8 +158,17 @@ def snapshots(cluster: Cluster, figures: Figures) -> Criterion:
     topic = f"{cluster.deployment.topic}.counter-changelog.snapshots"
     chunks: set[str] = set()
     footers: set[str] = set()
-    for msg in read_topic(cluster.deployment.bootstrap, topic):
-        record = snapshot.decode(msg.value())
+    bootstrap = cluster.deployment.bootstrap
+    # Up to a probe's offset: the counters keep writing snapshots while we read.
+    end = snapshot.SnapshotStore(
+        bootstrap, topic, make_producer(producer_config(bootstrap)), "chaos"
+    ).end()
+    consumer = make_consumer(consumer_config(bootstrap, "chaos-snapshots"))
+    try:
+        records = snapshot.read_range(consumer, topic, 0, end, timeout=120)
+    finally:
+        consumer.close()
+    for _, record in records:
         if isinstance(record, snapshot.Chunk):
             chunks.add(record.snapshot)
         elif isinstance(record, snapshot.Footer):

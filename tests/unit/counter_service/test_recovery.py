@@ -11,7 +11,9 @@ ENDS = {0: 500, 1: 700}
 LOWS = {0: 0, 1: 0}
 
 
-def plan(positions: dict[int, int], snap: dict[int, int] | None, lows: dict[int, int] = LOWS):
+def plan(
+    positions: dict[int, int], snap: dict[int, int] | None, lows: dict[int, int] = LOWS
+) -> recovery.Plan:
     return recovery.plan("cl", positions, lows, ENDS, snap)
 
 
