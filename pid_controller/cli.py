@@ -1,7 +1,9 @@
 """``pid-controller run | schedule | explain`` (contract section 5).
 
 Exit codes: 0 written, unchanged, paused or dry run; 1 the step could not be
-done (counts or targets unreadable, ZooKeeper down): nothing was written.
+done (counts or targets unreadable, ZooKeeper down): nothing was written;
+2 ``--at`` names a window that has not ended; 3 the connection to ZooKeeper was
+lost during the write and reading back failed: it may or may not be written.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from types import FrameType
 
 import orjson
 
-from pid_controller.runner import ControllerConfig, RunResult, run_once
+from pid_controller.decide import OutcomeUnknownError, RunResult
+from pid_controller.runner import ControllerConfig, WindowNotEndedError, run_once
 from pid_controller.schedule import schedule
 from pid_controller.step import Bounds, Gains
 from services import logs
@@ -29,6 +32,8 @@ from services.errors import CDError, InvalidInputError
 from services.settings import ControllerSettings, load
 from services.timebuckets import parse_time
 from services.zk import ZkStore
+
+EXIT_CODES: dict[type[CDError], int] = {WindowNotEndedError: 2, OutcomeUnknownError: 3}
 
 
 def config_from(settings: ControllerSettings, interval: int | None = None) -> ControllerConfig:
@@ -117,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(args.handler(store, settings, args))
     except CDError as exc:
         print(f"pid-controller: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_CODES.get(type(exc), 1)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from pid_controller.runner import RunResult
+from pid_controller.decide import RunResult
 from services.errors import CDError
 from services.timebuckets import floor_to, iso
 

@@ -6,7 +6,7 @@ from datetime import datetime
 import pytest
 
 from pid_controller.counts import _parse
-from pid_controller.runner import RunResult
+from pid_controller.decide import RunResult
 from pid_controller.schedule import next_run, schedule
 from services.errors import CDError, UpstreamError
 
