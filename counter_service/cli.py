@@ -3,7 +3,8 @@
 Settings are read here, once; SIGTERM/SIGINT stop gracefully (finish the batch,
 make its changelog records applied, commit, leave the group, deregister).
 Exit codes: 0 stopped cleanly, 1 a dependency failed (or the stop could not
-finish within ``CD_COUNTER_STOP_GRACE_SECONDS``), 2 bad settings, 3 local state
+finish within ``CD_COUNTER_STOP_GRACE_SECONDS``), 2 bad settings (or another live
+instance registered under ``CD_COUNTER_INSTANCE``), 3 local state
 cannot be rebuilt exactly (refusing to serve low counts).
 
 The stop is bounded because its waits (flush, fence, commit, leaving the group,
@@ -21,6 +22,7 @@ import sys
 import threading
 from types import FrameType
 
+from counter_service.registry import RegistrationClashError
 from counter_service.service import CounterService
 from counter_service.state import StateDamagedError
 from services import logs
@@ -75,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     except StateDamagedError as exc:
         log.error("refusing to start: %s", exc)
         return 3
+    except RegistrationClashError as exc:
+        log.error("refusing to start: %s", exc)
+        return 2
     except CDError as exc:
         if service.stopping.is_set():
             log.info("stopped during start-up: %s", exc)

@@ -101,10 +101,10 @@ class CounterService:
         self.follower = self._make_follower(self.state, producer)
         self.processor = self._make_processor(self.follower, producer)
         self._start_http()
+        self._start_registration()  # refuses a name clash before restoring or joining
         self.follower.start()
         self._restore()
         self.processor.subscribe()
-        self._start_registration()
 
     def _consumer(self, group: str, extra: dict[str, Any]) -> Consumer:
         s = self.settings
@@ -180,6 +180,7 @@ class CounterService:
         store = ZkStore.from_settings(s)
         store.start_async()
         self.registration = Registration(store, s.counter_instance, s.url)
+        self.registration.check_clash(s.zk_timeout_seconds)
 
     # -- running ------------------------------------------------------------------
     def run(self) -> None:
