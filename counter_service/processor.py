@@ -26,7 +26,7 @@ from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartit
 
 from counter_service import changelog
 from counter_service.changelog import Record
-from counter_service.events import Rejection, Validator
+from counter_service.events import Rejection, Validator, record_time
 from counter_service.restore import ChangelogFollower
 from services import kafka
 from services.errors import UpstreamError
@@ -195,7 +195,10 @@ class Processor:
 
     def _process(self, partition: int, batch: list[Message], now: float) -> None:
         own = self.owned[partition]
-        result = self.validator.batch([m.value() for m in batch], int(now * 1000))
+        now_ms = int(now * 1000)
+        result = self.validator.batch(
+            [m.value() for m in batch], [record_time(m.timestamp(), now_ms) for m in batch]
+        )
         if result.rejections:
             self._dead_letters(batch, result.rejections)
         last = (batch[-1].offset() or 0) + 1
@@ -208,7 +211,7 @@ class Processor:
             result.counts,
             counted=result.counted,
             rejected=len(result.rejections),
-            max_ts=result.max_ts,
+            max_ts=min(result.max_ts, now_ms),  # never past what has been read by now
         )
         self._produce_record(record)
         own.position = last
