@@ -22,6 +22,7 @@ from confluent_kafka import Consumer, Producer
 
 from counter_service.api import create_app
 from counter_service.events import Validator
+from counter_service.fetch_evidence import STATS_INTERVAL_MS, FetchEvidence
 from counter_service.processor import Processor, Topics
 from counter_service.progress import complete_through, lag
 from counter_service.registry import Registration
@@ -131,8 +132,10 @@ class CounterService:
 
     def _make_processor(self, follower: ChangelogFollower, producer: Producer) -> Processor:
         s = self.settings
+        evidence = FetchEvidence(s.kafka_topic, self.clock)
+        stats = {"statistics.interval.ms": STATS_INTERVAL_MS, "stats_cb": evidence.on_stats}
         return Processor(
-            self._consumer(s.counter_group_id, {"client.id": s.counter_instance}),
+            self._consumer(s.counter_group_id, {"client.id": s.counter_instance, **stats}),
             producer,
             follower,
             Validator(s.counter_bucket_seconds, s.counter_retention_hours * 3600 * 1000),
@@ -141,6 +144,7 @@ class CounterService:
             s.counter_batch_size,
             clock=self.clock,
             stopping=self.stopping,
+            evidence=evidence,
         )
 
     def _restore(self) -> None:
