@@ -11,16 +11,16 @@ from datetime import UTC, datetime
 
 import pytest
 
+from cdctl import operations as ops
 from pid_controller.counts import WindowCounts
 from pid_controller.runner import ControllerConfig, WindowNotEndedError, run_once
 from pid_controller.step import PolicyCounts
 from services import ledger
-from services.cdctl import controller as ops
-from services.cdctl.targets import apply_edit, set_targets
 from services.docstore import read_constants
 from services.errors import StoreUnavailableError
 from services.ledger import history, read_ledger
 from services.local.zookeeper import ZooKeeperServer
+from services.target_edits import apply_edit, set_targets
 from services.zk import ZkStore
 from tests.integration.pid_controller.test_runner_ledger import CONFIG, T0, at, counts
 from tests.integration.pid_controller.zk_proxy import ZkCutProxy
