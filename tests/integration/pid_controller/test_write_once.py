@@ -7,13 +7,15 @@ test can act (pause, edit targets) while the run waits for them.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
 
 from cdctl import operations as ops
 from pid_controller.counts import WindowCounts
-from pid_controller.runner import ControllerConfig, WindowNotEndedError, run_once
+from pid_controller.decide import RunResult
+from pid_controller.runner import ControllerConfig, Fetch, WindowNotEndedError, run_once
 from pid_controller.step import PolicyCounts
 from services import ledger
 from services.docstore import read_constants
@@ -28,7 +30,7 @@ from tests.integration.pid_controller.zk_proxy import ZkCutProxy
 WAITING = ControllerConfig(**{**CONFIG.__dict__, "max_wait": 30.0})
 
 
-def acting_fetch(action: object) -> object:
+def acting_fetch(action: Callable[[], object]) -> Fetch:
     """Counts incomplete on the first call (the run waits), after ``action`` ran; then complete."""
     calls = [0]
     groups = {"control": PolicyCounts(10_000, {"video": 2_000})}
@@ -36,21 +38,18 @@ def acting_fetch(action: object) -> object:
     def fetch(urls: list[str], start: int, end: int) -> WindowCounts:
         calls[0] += 1
         if calls[0] == 1:
-            action()  # type: ignore[operator]
+            action()
             return WindowCounts(groups, start, "test")
         return WindowCounts(groups, end, "test")
 
     return fetch
 
 
-def run(store: ZkStore, fetch: object, config: ControllerConfig = WAITING, hours: int = 0):  # type: ignore[no-untyped-def]
+def run(
+    store: ZkStore, fetch: Fetch, config: ControllerConfig = WAITING, hours: int = 0
+) -> RunResult:
     return run_once(
-        store,
-        config,
-        at=at(hours),
-        fetch=fetch,
-        sleep=lambda s: None,
-        clock=lambda: at(hours + 1),  # type: ignore[arg-type]
+        store, config, at=at(hours), fetch=fetch, sleep=lambda s: None, clock=lambda: at(hours + 1)
     )
 
 
