@@ -86,3 +86,23 @@ def test_fetch_without_a_complete_instance_returns_the_most_complete() -> None:
     assert counts.source == "http://closer" and counts.complete_through == 7000
     with pytest.raises(UpstreamError, match="no counter instance answered"):
         fetch_window(["http://down"], 3600, 7200, transport=_counter(answers))
+
+
+def test_schedule_runs_only_once_the_wall_clock_reaches_the_boundary() -> None:
+    """A wait that ends a hair early by the wall clock must not run the step early:
+    run_once would refuse the window as not ended yet."""
+    now = [7190.0]
+    seen: list[float] = []
+
+    class EarlyEvent(threading.Event):
+        def wait(self, timeout: float | None = None) -> bool:
+            t = timeout or 0.0
+            now[0] += t - 0.01 if t > 0.02 else t
+            return len(seen) >= 1
+
+    def step(moment: datetime) -> RunResult:
+        seen.append(now[0])
+        return RunResult("written", "ok")
+
+    assert schedule(step, 3600, 0.0, EarlyEvent(), lambda: now[0]) == 1
+    assert seen[0] >= 7200.0
