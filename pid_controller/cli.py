@@ -2,7 +2,9 @@
 
 Exit codes: 0 written, unchanged, paused or dry run; 1 the step could not be
 done (counts or targets unreadable, ZooKeeper down): nothing was written;
-2 a usage error (a bad flag or value), as for cdctl.
+2 a usage error (a bad flag or value, or ``--at`` naming a window that has not
+ended), as for cdctl; 3 the connection to ZooKeeper was lost during the write
+and reading back failed: it may or may not be written.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from types import FrameType
 
 import orjson
 
+from pid_controller.decide import OutcomeUnknownError, RunResult
 from pid_controller.recorded import run_recorded
 from pid_controller.run_metrics import RunPusher
-from pid_controller.runner import ControllerConfig, RunResult
+from pid_controller.runner import ControllerConfig, WindowNotEndedError
 from pid_controller.schedule import schedule
 from pid_controller.step import Bounds, Gains
 from services import display, logs, tables
@@ -31,6 +34,8 @@ from services.errors import CDError, InvalidInputError
 from services.settings import ControllerSettings, load
 from services.timebuckets import parse_time
 from services.zk import ZkStore
+
+EXIT_CODES: dict[type[CDError], int] = {WindowNotEndedError: 2, OutcomeUnknownError: 3}
 
 
 def config_from(settings: ControllerSettings, interval: int | None = None) -> ControllerConfig:
@@ -161,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(args.handler(store, settings, args))
     except CDError as exc:
         print(f"pid-controller: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_CODES.get(type(exc), 1)
 
 
 if __name__ == "__main__":
