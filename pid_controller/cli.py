@@ -21,6 +21,7 @@ from types import FrameType
 import orjson
 
 from pid_controller.recorded import run_recorded
+from pid_controller.run_metrics import RunPusher
 from pid_controller.runner import ControllerConfig, RunResult
 from pid_controller.schedule import schedule
 from pid_controller.step import Bounds, Gains
@@ -73,7 +74,13 @@ def _seconds(value: str) -> int:
 
 
 def _run(store: ZkStore, settings: ControllerSettings, args: argparse.Namespace) -> int:
-    result = run_recorded(store, config_from(settings), at=args.at, dry_run=args.dry_run)
+    """Connects by itself: not reaching ZooKeeper is a failed run, pushed as such."""
+
+    def step() -> RunResult:
+        with store.start():
+            return run_recorded(store, config_from(settings), at=args.at, dry_run=args.dry_run)
+
+    result = RunPusher(settings.pushgateway_url).step(step)
     _print_result(result, args.dry_run)
     return 0
 
@@ -88,8 +95,9 @@ def _schedule(store: ZkStore, settings: ControllerSettings, args: argparse.Names
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    pusher = RunPusher(settings.pushgateway_url)
     schedule(
-        lambda moment: run_recorded(store, config, at=moment, sleep=stop.wait),
+        lambda moment: pusher.step(lambda: run_recorded(store, config, at=moment, sleep=stop.wait)),
         config.interval,
         settings.controller_delay_seconds,
         stop,
@@ -147,6 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         libraries = logs.command_libraries(args.verbose)
         logs.configure(settings.log_level, json=settings.log_json, libraries=libraries)
         store = ZkStore.from_settings(settings)
+        if args.handler is _run:
+            return int(_run(store, settings, args))
         with store.start():
             return int(args.handler(store, settings, args))
     except CDError as exc:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import sys
 import time
@@ -222,7 +223,20 @@ def down(stack: Stack) -> None:
             if _alive(pid):
                 os.killpg(pid, signal.SIGKILL)
     stack.pidfile.unlink(missing_ok=True)
+    forget_counters(stack)
     print("stack is down" if pids else "no stack was up")
+
+
+def forget_counters(stack: Stack) -> None:
+    """The memory broker forgot every topic: the counters' folders describe nothing any more.
+
+    A counter would notice by itself (its folder has read past the changelog's end) and
+    rebuild with the folder moved aside; wiping here keeps ``.local/stack`` from filling
+    up with such folders, one per ``make down``."""
+    for folder in sorted(stack.home.glob("counter-*")):
+        if folder.is_dir():
+            shutil.rmtree(folder)
+            print(f"  removed {folder.name}'s counts (the memory broker forgot their changelog)")
 
 
 def status(stack: Stack) -> int:

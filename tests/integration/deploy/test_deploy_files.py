@@ -1,5 +1,6 @@
-"""The deployable stack: compose validated by Debian's docker-compose, manifests parsed,
-and every command they run exists in the package."""
+"""The deployable stack: compose validated by Debian's docker-compose, the Kubernetes
+manifests against the API schemas (kubernetes-validate, offline), and every command they
+run exists in the package."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
 import pytest
 import yaml
 
@@ -19,6 +21,8 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 SCRIPTS = set(PYPROJECT["project"]["scripts"])
 PACKAGES = [p.rstrip("*") for p in PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]]
 OUR_IMAGE = "controllable-distribution:latest"
+DEPLOY = ROOT / "deploy"
+K8S = DEPLOY / "k8s"
 
 
 def compose_config(*extra: str) -> dict[str, Any]:
@@ -70,7 +74,31 @@ def test_compose_creates_the_topics_the_services_use() -> None:
         assert f"--topic {topic} " in script
 
 
-@pytest.mark.parametrize("manifest", sorted((ROOT / "services/deploy/k8s").glob("*.yaml")))
+# The schemas ship with the package: no cluster and no network needed.
+K8S_VERSION = "1.30.0"
+MANIFESTS = sorted(K8S.glob("*.yaml"))
+
+
+def test_deploy_holds_the_manifests() -> None:
+    assert {m.name for m in MANIFESTS} >= {
+        "blender.yaml",
+        "configmap.yaml",
+        "counter-service.yaml",
+        "pid-controller-cronjob.yaml",
+    }
+
+
+@pytest.mark.parametrize("manifest", MANIFESTS, ids=lambda m: m.name)
+def test_kubernetes_manifests_are_valid_against_the_api_schema(manifest: Path) -> None:
+    for doc in yaml.safe_load_all(manifest.read_text()):
+        try:
+            kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            where = "/".join(str(p) for p in exc.path)
+            pytest.fail(f"{manifest.name}: {doc.get('kind')} at {where}: {exc.message}")
+
+
+@pytest.mark.parametrize("manifest", MANIFESTS, ids=lambda m: m.name)
 def test_kubernetes_manifests_parse_and_use_our_commands(manifest: Path) -> None:
     docs = [d for d in yaml.safe_load_all(manifest.read_text()) if d]
     assert docs
@@ -85,17 +113,16 @@ def test_kubernetes_manifests_parse_and_use_our_commands(manifest: Path) -> None
 def test_counter_runs_as_statefulset_and_controller_as_cronjob() -> None:
     kinds = {
         d["metadata"]["name"]: d["kind"]
-        for m in (ROOT / "services/deploy/k8s").glob("*.yaml")
+        for m in K8S.glob("*.yaml")
         for d in yaml.safe_load_all(m.read_text())
         if d
     }
     assert kinds["counter-service"] in {"StatefulSet", "Service"}
     assert "StatefulSet" in {
-        d["kind"]
-        for d in yaml.safe_load_all((ROOT / "services/deploy/k8s/counter-service.yaml").read_text())
+        d["kind"] for d in yaml.safe_load_all((K8S / "counter-service.yaml").read_text())
     }
     assert kinds["pid-controller"] == "CronJob"
-    assert "pid-controller run" in (ROOT / "services/deploy/crontab").read_text()
+    assert "pid-controller run" in (DEPLOY / "crontab").read_text()
 
 
 def test_dockerfile_is_slim_and_non_root() -> None:
