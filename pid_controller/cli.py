@@ -123,16 +123,23 @@ def _explain(store: ZkStore, _: ControllerSettings, __: argparse.Namespace) -> i
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pid-controller", description=__doc__)
+def _verbose_flag(parser: argparse.ArgumentParser, default: object = argparse.SUPPRESS) -> None:
+    """``-v`` before or after the command (a command's copy leaves the default alone)."""
     parser.add_argument(
         "-v",
         "--verbose",
         action="store_true",
+        default=default,
         help="also show the ZooKeeper and HTTP clients' logs",
     )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pid-controller", description=__doc__)
+    _verbose_flag(parser, False)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="one step for one window")
+    _verbose_flag(run)
     run.add_argument(
         "--at",
         type=_moment,
@@ -142,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true", help="print, write nothing")
     run.set_defaults(handler=_run)
     sched = sub.add_parser("schedule", help="run at every interval boundary until stopped")
+    _verbose_flag(sched)
     sched.add_argument(
         "--interval",
         type=_seconds,
@@ -149,7 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds (default CD_CONTROLLER_INTERVAL_SECONDS)",
     )
     sched.set_defaults(handler=_schedule)
-    sub.add_parser("explain", help="table of the constants and why").set_defaults(handler=_explain)
+    explain = sub.add_parser("explain", help="table of the constants and why")
+    _verbose_flag(explain)
+    explain.set_defaults(handler=_explain)
     return parser
 
 
