@@ -1,5 +1,6 @@
 """The local stack: ZooKeeper, the Kafka-protocol broker, two counters, the blender,
-the controller; started as real processes, each logging to its own file.
+the controller, and (for ``make up``) Prometheus with the repository's alert rules and
+a Pushgateway; started as real processes, each logging to its own file.
 
 ``python -m services.local.stack up|down|status`` (``make up``/``make down``/
 ``make status``) keeps it running for manual use; :func:`running_stack` is the
@@ -23,6 +24,12 @@ from pathlib import Path
 
 from services.errors import CDError
 from services.local.process import BIN, ServerProcess, free_port, http_ok, port_open
+from services.local.prometheus import (
+    Monitoring,
+    describe_alerts,
+    prometheus_process,
+    pushgateway_process,
+)
 from services.local.tansu import broker_binary
 from services.local.zookeeper import JARS, ruok
 
@@ -35,13 +42,24 @@ class Ports:
     kafka: int = 9092
     blender: int = 8080
     counters: tuple[int, ...] = (8081, 8082)
+    prometheus: int = 9090
+    pushgateway: int = 9091
 
 
 class Stack:
-    def __init__(self, home: Path, ports: Ports = Ports(), *, controller: bool = True) -> None:
+    def __init__(
+        self,
+        home: Path,
+        ports: Ports = Ports(),
+        *,
+        controller: bool = True,
+        monitoring: Monitoring | None = None,
+    ) -> None:
         self.home = home
         self.ports = ports
         self.controller = controller
+        # Prometheus and the Pushgateway; None: not started (most tests need neither).
+        self.monitoring = monitoring
         self.logs = home / "logs"
         self.pidfile = home / "pids.json"
 
@@ -53,7 +71,16 @@ class Stack:
             "CD_BLENDER_PORT": str(self.ports.blender),
             "CD_BLENDER_CACHE_PATH": str(self.home / "blender" / "constants.cache.json"),
             "CD_COUNTER_URLS": ",".join(f"http://127.0.0.1:{p}" for p in self.ports.counters),
+            **({"CD_PUSHGATEWAY_URL": self.pushgateway_url} if self.monitoring else {}),
         }
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.prometheus}"
+
+    @property
+    def pushgateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.pushgateway}"
 
     def components(self) -> list[ServerProcess]:
         """In start order: each waits for the ones before it."""
@@ -102,9 +129,22 @@ class Stack:
                 lambda: http_ok(f"http://127.0.0.1:{self.ports.blender}/readyz"),
             )
         )
+        if self.monitoring is not None:
+            procs += self._monitoring(self.monitoring)
         if self.controller:
             procs.append(self._proc("controller", [str(BIN / "pid-controller"), "schedule"], None))
         return procs
+
+    def _monitoring(self, monitoring: Monitoring) -> list[ServerProcess]:
+        targets = {
+            "blender": [f"127.0.0.1:{self.ports.blender}"],
+            "counter": [f"127.0.0.1:{p}" for p in self.ports.counters],
+            "pushgateway": [f"127.0.0.1:{self.ports.pushgateway}"],
+        }
+        return [
+            pushgateway_process(self.home, self.ports.pushgateway),
+            prometheus_process(self.home, self.ports.prometheus, monitoring, targets),
+        ]
 
     def _counter(self, i: int, port: int) -> ServerProcess:
         env = {
@@ -141,6 +181,11 @@ class Stack:
                 ("kafka", self.ports.kafka),
                 ("blender", self.ports.blender),
                 *[(f"counter-{i}", p) for i, p in enumerate(self.ports.counters, 1)],
+                *(
+                    [("prometheus", self.ports.prometheus), ("pushgateway", self.ports.pushgateway)]
+                    if self.monitoring
+                    else []
+                ),
             ]
             if port_open("127.0.0.1", port)
         ]
@@ -219,20 +264,40 @@ def status(stack: Stack) -> int:
         state = "running" if alive else "DEAD"
         print(f"  {name:<11} pid {pid:<8} {state:<8} log: {stack.logs / name}.log")
     print(f"blender status page: http://127.0.0.1:{stack.ports.blender}/")
+    if "prometheus" in pids:
+        _print_alerts(stack)
     return 1 if bad else 0
+
+
+def _print_alerts(stack: Stack) -> None:
+    print(f"prometheus: {stack.prometheus_url}/alerts")
+    try:
+        alerts = describe_alerts(stack.prometheus_url)
+    except CDError as exc:
+        print(f"  alerts unknown: {exc}")
+        return
+    print(f"  {len(alerts)} alert(s) firing" + (":" if alerts else ""))
+    for line in alerts:
+        print(f"  FIRING {line}")
 
 
 def free_ports() -> Ports:
     """Ports nothing listens on, for a stack beside another (tests)."""
-    return Ports(free_port(), free_port(), free_port(), (free_port(), free_port()))
+    return Ports(
+        free_port(), free_port(), free_port(), (free_port(), free_port()), free_port(), free_port()
+    )
 
 
 @contextmanager
 def running_stack(
-    home: Path, *, controller: bool = False, ports: Ports = Ports()
+    home: Path,
+    *,
+    controller: bool = False,
+    ports: Ports = Ports(),
+    monitoring: Monitoring | None = None,
 ) -> Iterator[Stack]:
     """Start the stack for the duration of a block; stop all of it whatever happens."""
-    stack = Stack(home, ports, controller=controller)
+    stack = Stack(home, ports, controller=controller, monitoring=monitoring)
     procs = stack.up()
     try:
         yield stack
@@ -246,11 +311,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("command", choices=["up", "down", "status"])
     parser.add_argument("--home", type=Path, default=Path(".local/stack"))
     args = parser.parse_args(argv)
-    stack = Stack(args.home.resolve())
+    stack = Stack(args.home.resolve(), monitoring=Monitoring())
     try:
         if args.command == "up":
             stack.up()
             print(f"stack is up; blender status page: http://127.0.0.1:{stack.ports.blender}/")
+            print(f"prometheus (alerts, the dashboard's queries): {stack.prometheus_url}/alerts")
             print("`make status` to check it, `make down` to stop it")
             return 0
         if args.command == "down":
