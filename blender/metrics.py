@@ -76,6 +76,14 @@ class BlenderMetrics:
         )
         age.set_function(lambda: _or_nan(snapshot().age_seconds(clock())))
         self._by_code: dict[int, Counter] = {}
+        self._samples = Counter(
+            "cd_blender_samples",
+            "Sampled blend requests: sent (acknowledged by the broker) or dropped",
+            ["result"],
+            registry=self.registry,
+        )
+        for result in ("sent", "dropped"):
+            self._samples.labels(result=result)  # both shown from the start, at 0
 
     def observe(self, code: int, seconds: float) -> None:
         child = self._by_code.get(code)
@@ -83,6 +91,10 @@ class BlenderMetrics:
             child = self._by_code[code] = self._requests.labels(code=str(code))
         child.inc()
         self._seconds.observe(seconds)
+
+    def count_samples(self, result: str, n: int) -> None:
+        """Called off the request path (the sampler's sender), or on a dropped sample."""
+        self._samples.labels(result=result).inc(n)
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

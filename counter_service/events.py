@@ -14,6 +14,7 @@ from typing import Final
 
 import msgspec
 
+from services import display
 from services.names import DEFAULT_POLICY, NAME_RE
 from services.timebuckets import bucket_of_ms
 
@@ -150,8 +151,9 @@ class Validator:
         if group is not None and not self.valid_name(group):
             return BAD_NAME, f"experiment_group: {group[:80]!r}"
         if ts < now_ms - self.retention_ms:
-            return TOO_OLD, f"ts {ts} is older than the retention"
+            return TOO_OLD, f"ts {ts} ({display.moment_ms(ts)}) is older than the retention"
         if ts > now_ms + self.max_future_ms:
             ahead = self.max_future_ms / 60_000
-            return TOO_FAR_IN_FUTURE, f"ts {ts} is more than {ahead:g} minutes ahead"
+            when = display.moment_ms(ts)
+            return TOO_FAR_IN_FUTURE, f"ts {ts} ({when}) is more than {ahead:g} minutes ahead"
         return "", ""

@@ -27,6 +27,7 @@ from pid_controller.step import (
     control_step,
     counts_by_policy,
 )
+from services import display
 from services.docstore import read_paused, read_targets
 from services.documents import ConstantsDocument, Diagnostic, TargetsDocument
 from services.errors import InvalidInputError, VersionConflictError
@@ -107,7 +108,7 @@ def wait_for_counts(
         if waited >= max_wait:
             log.warning(
                 "counts complete only through %s; proceeding after %.0fs",
-                counts.complete_through,
+                display.moment(counts.complete_through),
                 waited,
             )
             return counts, False

@@ -55,6 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, help="worker processes (default: by run size)")
     p.add_argument("--live", action="store_true", help="drive the real running stack")
     p.add_argument(
+        "--replace-targets",
+        action="store_true",
+        help="--live: replace the stack's targets with the scenario's (refused without it)",
+    )
+    p.add_argument(
+        "-v", "--verbose", action="store_true", help="--feed: also log every HTTP request"
+    )
+    p.add_argument(
         "--live-requests-per-hour",
         type=int,
         default=1000,
@@ -233,7 +241,12 @@ def _live(args: argparse.Namespace, reporter: Reporter, console: Console) -> int
     endpoints = _endpoints(args)
     out: Path = args.out or Path("sim-out") / f"{scenario.name}-live"
     with reporter.task(f"{scenario.name} (live)", scenario.hours) as tick:
-        result = simulate_live(scenario, endpoints, on_hour=lambda _h, _n: tick())
+        result = simulate_live(
+            scenario,
+            endpoints,
+            on_hour=lambda _h, _n: tick(),
+            replace_targets=args.replace_targets,
+        )
     write_report(result, out / "report.json")
     plot_convergence([result], out / "convergence.png")
     console.print(results_table([result]))
@@ -264,7 +277,7 @@ def _feed(args: argparse.Namespace) -> int:
 
     if args.live_requests_per_hour < 1:
         raise InvalidInputError("--live-requests-per-hour", "must be at least 1")
-    logs.configure("INFO")
+    logs.configure("INFO", libraries=logs.command_libraries(args.verbose))
     scenario = _scenario(args).model_copy(update={"requests_per_hour": args.live_requests_per_hour})
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -14,12 +14,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from services.errors import CDError
@@ -34,6 +36,12 @@ from services.local.tansu import broker_binary
 from services.local.zookeeper import JARS, ruok
 
 READY_TIMEOUT = 90.0
+
+
+@dataclass(frozen=True)
+class Probe:
+    port: int
+    ready: Callable[[], bool]
 
 
 @dataclass(frozen=True)
@@ -82,6 +90,25 @@ class Stack:
     def pushgateway_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.pushgateway}"
 
+    def probes(self) -> dict[str, Probe]:
+        """Each component's port and readiness check, by name (the controller has none)."""
+        http = "http://127.0.0.1"
+        probes = {
+            "zookeeper": Probe(self.ports.zookeeper, lambda: ruok(self.ports.zookeeper)),
+            "kafka": Probe(self.ports.kafka, lambda: port_open("127.0.0.1", self.ports.kafka)),
+        }
+        for i, port in enumerate(self.ports.counters, 1):
+            probes[f"counter-{i}"] = Probe(port, partial(http_ok, f"{http}:{port}/readyz"))
+        blender = self.ports.blender
+        probes["blender"] = Probe(blender, partial(http_ok, f"{http}:{blender}/readyz"))
+        if self.monitoring is not None:
+            for name, port in (
+                ("pushgateway", self.ports.pushgateway),
+                ("prometheus", self.ports.prometheus),
+            ):
+                probes[name] = Probe(port, partial(http_ok, f"{http}:{port}/-/ready"))
+        return probes
+
     def components(self) -> list[ServerProcess]:
         """In start order: each waits for the ones before it."""
         zk_dir = self.home / "zookeeper"
@@ -92,6 +119,7 @@ class Stack:
             "clientPortAddress=127.0.0.1\nadmin.enableServer=false\n4lw.commands.whitelist=ruok\n"
         )
         kafka = f"tcp://127.0.0.1:{self.ports.kafka}"
+        probes = self.probes()
         procs = [
             self._proc(
                 "zookeeper",
@@ -103,7 +131,7 @@ class Stack:
                     "org.apache.zookeeper.server.ZooKeeperServerMain",
                     str(zk_cfg),
                 ],
-                lambda: ruok(self.ports.zookeeper),
+                probes["zookeeper"].ready,
             ),
             self._proc(
                 "kafka",
@@ -117,7 +145,7 @@ class Stack:
                     "--storage-engine",
                     "memory://tansu/",
                 ],
-                lambda: port_open("127.0.0.1", self.ports.kafka),
+                probes["kafka"].ready,
             ),
         ]
         for i, port in enumerate(self.ports.counters, 1):
@@ -126,7 +154,7 @@ class Stack:
             self._proc(
                 "blender",
                 [str(BIN / "blender")],
-                lambda: http_ok(f"http://127.0.0.1:{self.ports.blender}/readyz"),
+                probes["blender"].ready,
             )
         )
         if self.monitoring is not None:
@@ -154,10 +182,7 @@ class Stack:
             "CD_COUNTER_DATA_DIR": str(self.home / f"counter-{i}"),
         }
         return self._proc(
-            f"counter-{i}",
-            [str(BIN / "counter-service")],
-            lambda: http_ok(f"http://127.0.0.1:{port}/readyz"),
-            env,
+            f"counter-{i}", [str(BIN / "counter-service")], self.probes()[f"counter-{i}"].ready, env
         )
 
     def _proc(
@@ -175,19 +200,9 @@ class Stack:
 
     def check_ports(self) -> None:
         taken = [
-            f"{name} port {port}"
-            for name, port in [
-                ("zookeeper", self.ports.zookeeper),
-                ("kafka", self.ports.kafka),
-                ("blender", self.ports.blender),
-                *[(f"counter-{i}", p) for i, p in enumerate(self.ports.counters, 1)],
-                *(
-                    [("prometheus", self.ports.prometheus), ("pushgateway", self.ports.pushgateway)]
-                    if self.monitoring
-                    else []
-                ),
-            ]
-            if port_open("127.0.0.1", port)
+            f"{name} port {probe.port}"
+            for name, probe in self.probes().items()
+            if port_open("127.0.0.1", probe.port)
         ]
         if taken:
             raise CDError(
@@ -249,20 +264,40 @@ def down(stack: Stack) -> None:
             if _alive(pid):
                 os.killpg(pid, signal.SIGKILL)
     stack.pidfile.unlink(missing_ok=True)
+    forget_counters(stack)
     print("stack is down" if pids else "no stack was up")
 
 
+def forget_counters(stack: Stack) -> None:
+    """The memory broker forgot every topic: the counters' folders describe nothing any more.
+
+    A counter would notice by itself (its folder has read past the changelog's end) and
+    rebuild with the folder moved aside; wiping here keeps ``.local/stack`` from filling
+    up with such folders, one per ``make down``."""
+    for folder in sorted(stack.home.glob("counter-*")):
+        if folder.is_dir():
+            shutil.rmtree(folder)
+            print(f"  removed {folder.name}'s counts (the memory broker forgot their changelog)")
+
+
 def status(stack: Stack) -> int:
+    """A line per component: pid, alive, port, ready; 1 unless all run and are ready."""
     pids = stack.saved()
     if not pids:
         print("no stack is up (make up)")
         return 1
+    probes = stack.probes()
     bad = 0
     for name, pid in pids.items():
         alive = _alive(pid)
-        bad += not alive
+        probe = probes.get(name)
+        ready = alive and (probe is None or probe.ready())
+        bad += not ready
         state = "running" if alive else "DEAD"
-        print(f"  {name:<11} pid {pid:<8} {state:<8} log: {stack.logs / name}.log")
+        port = f"port {probe.port}" if probe else "-"
+        readiness = ("ready" if ready else "NOT READY") if probe else "-"
+        line = f"  {name:<11} pid {pid:<8} {state:<8} {port:<10} {readiness:<9}"
+        print(f"{line} log: {stack.logs / name}.log")
     print(f"blender status page: http://127.0.0.1:{stack.ports.blender}/")
     if "prometheus" in pids:
         _print_alerts(stack)

@@ -20,9 +20,13 @@ CDCTL = shutil.which("cdctl") or str(Path(sys.executable).parent / "cdctl")
 
 
 def cdctl(
-    zk: ZooKeeperServer, root: str, *args: str, auth: str | None = None
+    zk: ZooKeeperServer,
+    root: str,
+    *args: str,
+    auth: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "CD_ZK_HOSTS": zk.hosts, "CD_ZK_ROOT": root}
+    env = {**os.environ, "CD_ZK_HOSTS": zk.hosts, "CD_ZK_ROOT": root, **(env or {})}
     env.pop("CD_ZK_AUTH", None)
     if auth:
         env["CD_ZK_AUTH"] = auth

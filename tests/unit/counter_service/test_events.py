@@ -133,3 +133,18 @@ def test_batch_agrees_with_a_reference(batch: list[dict[str, Any]]) -> None:
 def test_arbitrary_bytes_never_raise(value: bytes) -> None:
     result = validator().batch([value], NOW)
     assert result.counted + len(result.rejections) == 1
+
+
+def test_a_time_refusal_reads_the_event_time_as_a_date() -> None:
+    """The cd-error header is read by people: the epoch comes with its ISO time."""
+    old, ahead, huge = (
+        b'{"ts": 1000, "content_type": "video"}',
+        b'{"ts": 1763820600001, "content_type": "video"}',
+        b'{"ts": 9999999999999999999, "content_type": "video"}',
+    )
+    details = [r.detail for r in validator().batch([old, ahead, huge], NOW).rejections]
+    assert details == [
+        "ts 1000 (1970-01-01T00:00:01Z) is older than the retention",
+        "ts 1763820600001 (2025-11-22T14:10:00Z) is more than 10 minutes ahead",
+        "ts 9999999999999999999 (out of range) is more than 10 minutes ahead",
+    ]
