@@ -3,7 +3,6 @@ fast rule evaluation, and a five-second controller window for the rules' thresho
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from pid_controller.simulator.live import wait_until
 from services.documents import ConstantsDocument, dump_document
 from services.local.prometheus import Monitoring
 from services.local.stack import Stack, free_ports, running_stack
@@ -59,14 +59,7 @@ def firing(prom: httpx.Client, alertname: str) -> list[dict[str, Any]]:
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
     """Poll until ``check`` returns something truthy; generous: the machine is shared."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout} s")
-        time.sleep(0.25)
+    return wait_until(what, check, timeout, interval=0.25)
 
 
 def publish_constants(store: ZkStore, generation: int, **extra: Any) -> ConstantsDocument:
