@@ -14,6 +14,8 @@ from html import escape
 from typing import Any
 
 from blender.constants_source import HistoryPoint, Snapshot, parse_timestamp
+from services import display
+from services.doc_warnings import counts_warning
 from services.documents import Diagnostic
 from services.intervals import Interval
 
@@ -32,7 +34,7 @@ def _fmt(value: Any) -> str:
     if value is None:
         return "–"
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return display.number(value)
     return escape(str(value))
 
 
@@ -65,6 +67,7 @@ def _summary(snap: Snapshot, now: float, connected: bool | None) -> str:
         ("Window end", _fmt(doc.window_end if doc else None), ""),
         ("Rolled back from", _fmt(doc.rolled_back_from if doc else None), ""),
         ("Ready", "yes" if snap.ready else "no", "" if snap.ready else "warn"),
+        _controller_row(snap),
     ]
     if snap.last_error:
         rows.append(
@@ -74,6 +77,13 @@ def _summary(snap: Snapshot, now: float, connected: bool | None) -> str:
         f'<tr><th>{name}</th><td class="{cls}">{value}</td></tr>' for name, value, cls in rows
     )
     return f"<table>{body}</table>"
+
+
+def _controller_row(snap: Snapshot) -> tuple[str, str, str]:
+    if snap.paused is None:
+        return ("Controller", "not paused", "")
+    p = snap.paused
+    return ("Controller", escape(display.paused_notice(p.reason, p.since)), "bad")
 
 
 def _constants(snap: Snapshot) -> str:
@@ -107,7 +117,7 @@ _DIAG_COLUMNS = (
 
 def _cell(diag: Diagnostic, column: str) -> str:
     if column == "target":
-        return escape(diag.interval().label())
+        return escape(display.target(diag.target))
     if column == "rate_limited":
         return "yes" if diag.rate_limited else ""
     return _fmt(getattr(diag, column, None))
@@ -138,6 +148,9 @@ def _warnings(snap: Snapshot) -> str:
         for t, d in sorted(types.items())
         if d.saturated
     ]
+    incomplete = counts_warning(snap.doc)
+    if incomplete:
+        items.insert(0, f"<li>{escape(incomplete)}</li>")
     if not items:
         return ""
     return f'<div class="warn"><h2>Warnings</h2><ul>{"".join(items)}</ul></div>'
