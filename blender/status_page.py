@@ -175,13 +175,13 @@ def _band(t: Interval) -> tuple[float, float]:
 def _axis(minutes: list[float], x: Callable[[float], float], y0: float) -> str:
     """Time ticks under the chart, in minutes before the last window's end."""
     first = minutes[0]
-    ticks = [first, first / 2, 0.0] if first < 0 else [0.0]
-    labels = "".join(
-        f'<text x="{x(m):.1f}" y="{y0:.1f}" font-size="10" text-anchor="middle" '
+    # The end ticks anchor inwards so their text stays inside the chart.
+    ticks = [(first, "start"), (first / 2, "middle"), (0.0, "end")] if first < 0 else []
+    return "".join(
+        f'<text x="{x(m):.1f}" y="{y0:.1f}" font-size="10" text-anchor="{anchor}" '
         f'fill="#555">{"now" if m == 0 else f"{m:.0f} min"}</text>'
-        for m in ticks
+        for m, anchor in ticks
     )
-    return labels
 
 
 def _sparkline(points: list[HistoryPoint]) -> str:
