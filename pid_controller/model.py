@@ -84,7 +84,9 @@ class Solution:
     saturated: dict[str, Saturation | None]
     cost: float  # relative drop of mean exp(key) over shown slots against no constants
     u_std: dict[str, float]  # the constant's sampling noise (for the controller's filter)
+    slope: dict[str, float]  # d share / d u of each targeted type at the solution
     samples: int
+    slots: int = 0  # slots of the sample (shares are out of these)
     sweeps: int = 0
     converged: bool = True
     extra: dict[str, float] = field(default_factory=dict)
@@ -359,6 +361,7 @@ def _describe(
     reachable: dict[str, Interval] = {}
     saturated: dict[str, Saturation | None] = {}
     u_std: dict[str, float] = {}
+    slope: dict[str, float] = {}
     total = model.total_slots
     for name in targets:
         t = model.index(name)
@@ -366,14 +369,15 @@ def _describe(
             # Absent from a sample that has slots: nothing can lift it. No sample: no news.
             constants[name] = bounds[1] if total else min(bounds[1], max(bounds[0], 0.0))
             saturated[name] = "upper" if total else None
-            reachable[name], u_std[name] = (0.0, 0.0), MAX_U_STD
+            reachable[name], u_std[name], slope[name] = (0.0, 0.0), MAX_U_STD, 0.0
             continue
         c = _critical(model, t, u)
         low, high = _count_below(c, bounds[0]), _count_below(c, bounds[1])
         reachable[name] = (low / total, high / total)
         goal = goals[t]
         saturated[name] = "upper" if high < goal[0] else "lower" if low > goal[1] else None
-        u_std[name] = _u_std(model, weights, t, c, float(u[t]))
+        slope[name] = _slope(c, float(u[t]), total)
+        u_std[name] = _u_std(model, weights, t, slope[name])
     return Solution(
         constants=constants,
         predicted={n: float(s) for n, s in zip(model.type_names, shares, strict=True)},
@@ -381,7 +385,9 @@ def _describe(
         saturated=saturated,
         cost=_cost(model, weights),
         u_std=u_std,
+        slope=slope,
         samples=model.requests,
+        slots=model.total_slots,
         sweeps=sweeps,
         converged=converged,
     )
@@ -392,7 +398,13 @@ def _cost(model: SampleModel, weights: FloatArray) -> float:
     return 0.0 if base <= 0 else 1.0 - _engagement(model, weights) / base
 
 
-def _u_std(model: SampleModel, weights: FloatArray, t: int, c: FloatArray, u: float) -> float:
+def _slope(c: FloatArray, u: float, total: int) -> float:
+    """d share / d u_t around ``u``, from the slots gained over a small step."""
+    gained = _count_below(c, u + SLOPE_STEP) - _count_below(c, u - SLOPE_STEP)
+    return gained / total / (2 * SLOPE_STEP)
+
+
+def _u_std(model: SampleModel, weights: FloatArray, t: int, slope: float) -> float:
     """Sampling noise of the solved constant: the share's standard error over its slope.
 
     The share is a ratio estimate (slots of ``t`` over all slots), whose
@@ -409,8 +421,6 @@ def _u_std(model: SampleModel, weights: FloatArray, t: int, c: FloatArray, u: fl
         return MAX_U_STD
     share = float(per_request.sum()) / total
     var = float(((per_request - share * k) ** 2).sum()) * n / (n - 1) / total**2
-    gained = _count_below(c, u + SLOPE_STEP) - _count_below(c, u - SLOPE_STEP)
-    slope = gained / total / (2 * SLOPE_STEP)
     if slope <= 0:
         return MAX_U_STD
     return min(MAX_U_STD, math.sqrt(var) / slope)

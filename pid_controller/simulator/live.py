@@ -45,6 +45,7 @@ from pid_controller.step import PolicyConfig, PolicyCounts, PolicyStep, TypeStat
 from services import kafka
 from services.cdctl.targets import apply_edit
 from services.errors import CDError, InvalidInputError, UpstreamError
+from services.samples import WindowSamples
 from services.timebuckets import iso, last_full_window_end
 from services.zk import ZkStore
 
@@ -209,6 +210,10 @@ class LiveController:
             "CD_CONTROLLER_INTERVAL_SECONDS": str(self._interval),
             "CD_CONTROLLER_MAX_WAIT_SECONDS": "0",
             "CD_CONTROLLER_MIN_IMPRESSIONS": str(self._min_impressions),
+            # The live loop runs the PID until the blender's samples reach the
+            # controller through Kafka; the in-process run it is compared with
+            # runs ``--controller pid`` likewise.
+            "CD_CONTROLLER_MODE": "pid",
         }
         if self._e.zk_auth:
             env["CD_ZK_AUTH"] = self._e.zk_auth
@@ -218,7 +223,10 @@ class LiveController:
         if done.returncode != 0:
             raise CDError(f"pid-controller run --at {at} failed: {done.stderr.strip()}")
 
-    def step(self, counts: Mapping[str, PolicyCounts]) -> Mapping[str, PolicyStep]:
+    def step(
+        self, counts: Mapping[str, PolicyCounts], samples: WindowSamples | None
+    ) -> Mapping[str, PolicyStep]:
+        del samples  # the real controller reads its own (CD_CONTROLLER_MODE below)
         offsets = self._sink.flush()
         wait_until(
             "the counter to count the window",
@@ -349,7 +357,7 @@ def simulate_live(
             scenario.interval_seconds,
             min_impressions_of(scenario),
         )
-        loop = LoopSettings(hours, "log", default_gains(), default_bounds())
+        loop = LoopSettings(hours, "pid", default_gains(), default_bounds())
         return run(scenario, traffic, controller, loop, on_hour)
     finally:
         traffic.close()
