@@ -19,6 +19,7 @@ from types import FrameType
 
 import orjson
 
+from pid_controller.predictive import PredictiveSettings
 from pid_controller.runner import ControllerConfig, RunResult, run_once
 from pid_controller.schedule import schedule
 from pid_controller.step import Bounds, Gains
@@ -40,6 +41,13 @@ def config_from(settings: ControllerSettings, interval: int | None = None) -> Co
         max_wait=settings.controller_max_wait_seconds,
         counter_urls=settings.counter_url_list,
         writer=f"pid-controller@{socket.gethostname()}:{os.getpid()}",
+        mode=settings.controller_mode,
+        predictive=PredictiveSettings(
+            min_samples=settings.controller_min_samples,
+            default_slots=settings.controller_default_slots,
+            sample_cap=settings.controller_sample_cap,
+            min_impressions=settings.controller_min_impressions,
+        ),
     )
 
 
