@@ -6,6 +6,10 @@ Usage: ``python -m bench.blender [--seconds 10] [--concurrency 16] [--sizes 50,5
 Load run (64 clients for 60 s without a pause, 500 candidates, then the baseline
 for 60 s): ``python -m bench.blender --seconds 60 --concurrency 64 --sizes 500 --rounds 1``.
 
+Cost of candidate sampling: ``python -m bench.blender --sample-rate 0.01 [--samples-per-second
+20]`` drives the blender sampling at that rate (to a real Tansu broker) against the same
+blender with sampling off in place of the baseline, so the ratio is the throughput kept.
+
 Starts a real ZooKeeper (Debian's package) with a constants document, the real
 ``blender`` command (uvicorn, one worker) and a baseline server (uvicorn and a
 bare Starlette route that decodes the same body with orjson and returns it), then
@@ -40,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from services.documents import ConstantsDocument, dump_document, validate_document
 from services.local.process import ServerProcess, blender_process, free_port, port_open
+from services.local.tansu import TansuBroker
 from services.local.zookeeper import ZooKeeperServer
 from services.zk import ZkStore
 
@@ -228,7 +233,20 @@ class Server:
     port: int
 
 
-def start_servers(workdir: Path, zk: ZooKeeperServer) -> tuple[Server, Server]:
+@dataclass(frozen=True)
+class Sampling:
+    """Compare the blender sampling at ``rate`` (to ``bootstrap``) with itself not sampling."""
+
+    rate: float
+    per_second: float
+    bootstrap: str
+
+
+def start_servers(
+    workdir: Path, zk: ZooKeeperServer, sampling: Sampling | None = None
+) -> tuple[Server, Server]:
+    if sampling is not None:
+        return _start_sampling_pair(workdir, zk, sampling)
     blender_port, baseline_port = free_port(), free_port()
     blender = blender_process(blender_port, zk.hosts, ROOT, workdir, CD_LOG_LEVEL="WARNING")
     baseline = ServerProcess(
@@ -244,6 +262,83 @@ def start_servers(workdir: Path, zk: ZooKeeperServer) -> tuple[Server, Server]:
     return Server(blender, blender_port), Server(baseline, baseline_port)
 
 
+def _start_sampling_pair(
+    workdir: Path, zk: ZooKeeperServer, sampling: Sampling
+) -> tuple[Server, Server]:
+    servers = []
+    for name, rate in (("sampling", sampling.rate), ("plain", 0.0)):
+        port = free_port()
+        (workdir / name).mkdir()
+        process = blender_process(
+            port,
+            zk.hosts,
+            ROOT,
+            workdir / name,
+            CD_LOG_LEVEL="WARNING",
+            CD_KAFKA_BOOTSTRAP=sampling.bootstrap,
+            CD_BLENDER_SAMPLE_RATE=str(rate),
+            CD_BLENDER_SAMPLES_PER_SECOND=str(sampling.per_second),
+        )
+        process.cwd = Path(__file__).resolve().parent.parent
+        process.start()
+        servers.append(Server(process, port))
+    return servers[0], servers[1]
+
+
+def samples_sent(port: int) -> str:
+    """The sampling blender's ``cd_blender_samples_total`` lines (proof it sampled)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text: str = response.read().decode()
+    return ", ".join(
+        line.split("{", 1)[1]
+        for line in text.splitlines()
+        if line.startswith("cd_blender_samples_total")
+    )
+
+
+def hook_cost(n: int, repeat: int = 2000) -> str:
+    """The sampling call's own cost on the blend path, in process (no network, no noise
+    from a shared machine's HTTP load): per unsampled and per sampled request, against
+    parsing and blending the same request."""
+    from blender.constants_source import StaticConstants
+    from blender.request import parse_blend_request
+    from blender.response import blend_response
+    from blender.sampling import BlendSampler
+
+    body = request_body(n, random.Random(7), 50)
+    provider = StaticConstants(constants_document())
+    parsed = parse_blend_request(body, max_candidates=10_000, default_space="log")
+
+    def per_call(action: object, times: int = repeat // 5) -> float:
+        """Best of five runs (timeit's rule: the others measured the machine's other load)."""
+        assert callable(action)
+        runs = []
+        for _ in range(5):
+            started = time.perf_counter()
+            for _ in range(times):
+                action()
+            runs.append((time.perf_counter() - started) / times * 1e6)
+        return min(runs)
+
+    blend_us = per_call(
+        lambda: blend_response(
+            parse_blend_request(body, max_candidates=10_000, default_space="log"),
+            provider.snapshot(),
+        )
+    )
+    common = {"sink_factory": None, "policy_of": lambda g: "default", "queue_size": repeat}
+    never = BlendSampler(rate=1e-9, per_second=1e9, **common)  # type: ignore[arg-type]
+    never.enabled = True  # no sink: nothing is sent, only the call is timed
+    always = BlendSampler(rate=1.0, per_second=1e9, **common)  # type: ignore[arg-type]
+    always.enabled = True
+    skip_us = per_call(lambda: never.offer(parsed))
+    take_us = per_call(lambda: always.offer(parsed))
+    return (
+        f"sampling call at {n} candidates: {skip_us:.2f} us unsampled, {take_us:.2f} us sampled "
+        f"(copy + queue), against {blend_us:.0f} us to parse and blend"
+    )
+
+
 def check_blender(port: int, body: bytes, expected_results: int) -> None:
     """Fail loudly if the blender is not using the constants (a benchmark of errors is void)."""
     req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/blend", data=body, method="POST")
@@ -254,24 +349,45 @@ def check_blender(port: int, body: bytes, expected_results: int) -> None:
 
 
 def run(
-    seconds: float, concurrency: int, sizes: list[int], limit: int | None, rounds: int
+    seconds: float,
+    concurrency: int,
+    sizes: list[int],
+    limit: int | None,
+    rounds: int,
+    sample_rate: tuple[float, float] | None = None,
 ) -> list[tuple[int, Result, Result]]:
     with tempfile.TemporaryDirectory(prefix="bench-blender-") as tmp:
         workdir = Path(tmp)
         zk = ZooKeeperServer(workdir / "zookeeper")
         zk.start()
+        broker = TansuBroker(workdir / "tansu") if sample_rate else None
         try:
             with ZkStore(zk.hosts, ROOT) as store:
                 store.create(store.paths.constants, dump_document(constants_document()))
-            blender, baseline = start_servers(workdir, zk)
+            sampling = None
+            if broker is not None and sample_rate is not None:
+                broker.start()
+                sampling = Sampling(*sample_rate, broker.bootstrap)
+            blender, baseline = start_servers(workdir, zk, sampling)
             try:
                 rows = measure(blender, baseline, seconds, concurrency, sizes, limit, rounds)
+                if sampling is not None:
+                    print(f"samples: {samples_sent(blender.port)}", file=sys.stderr)
+                    for n in sizes:
+                        print(hook_cost(n))
             finally:
                 blender.process.stop()
                 baseline.process.stop()
         finally:
+            if broker is not None:
+                broker.stop()
             zk.stop()
     print_table(rows, seconds, concurrency, limit)
+    if sample_rate:
+        print(
+            f"blender: sampling at rate {sample_rate[0]:g}, at most {sample_rate[1]:g}/s; "
+            "baseline: the same blender with sampling off"
+        )
     return rows
 
 
@@ -340,6 +456,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", default="50,500,5000")
     parser.add_argument("--limit", default="50", help="request limit, or 'none' for all")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--sample-rate",
+        type=float,
+        help="measure candidate sampling at this rate against the blender not sampling",
+    )
+    parser.add_argument("--samples-per-second", type=float, default=20.0)
     parser.add_argument("--baseline-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.baseline_server:
@@ -347,7 +469,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     limit = None if args.limit == "none" else int(args.limit)
     sizes = [int(s) for s in args.sizes.split(",")]
-    rows = run(args.seconds, args.concurrency, sizes, limit, args.rounds)
+    sampling = (args.sample_rate, args.samples_per_second) if args.sample_rate else None
+    rows = run(args.seconds, args.concurrency, sizes, limit, args.rounds, sampling)
     failed = sum(r.errors + r.failures for _, *results in rows for r in results)
     if failed:
         raise SystemExit(f"FAILED: {failed} non-200 answers or connection failures")

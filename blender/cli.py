@@ -15,6 +15,7 @@ from blender.app import create_app
 from blender.cache import ConstantsCache
 from blender.constants_source import ZkConstantsSource
 from blender.limits import Limits
+from blender.sampling import sampler_from
 from services import logs
 from services.errors import InvalidInputError
 from services.settings import BlenderSettings, load
@@ -36,14 +37,18 @@ def main() -> None:
         source,
         limits=Limits(settings.blender_max_candidates, settings.blender_max_body_bytes),
         score_space=settings.score_space,
+        sampler=sampler_from(settings, source.snapshot),
     )
     log.info(
-        "blender on %s:%d, zookeeper %s%s, cache %s",
+        "blender on %s:%d, zookeeper %s%s, cache %s, sampling %g (at most %g/s) to %s",
         settings.blender_host,
         settings.blender_port,
         settings.zk_hosts,
         settings.zk_root,
         settings.blender_cache_path,
+        settings.blender_sample_rate,
+        settings.blender_samples_per_second,
+        settings.samples_topic,
     )
     # Per-request access logs would cost more than a blend; errors are still logged.
     uvicorn.run(

@@ -21,6 +21,7 @@ from prometheus_client import (
 )
 
 from blender.constants_source import Snapshot
+from blender.document_metrics import DocumentCollector
 
 # Sub-millisecond resolution: the target is a p99 of a few milliseconds.
 LATENCY_BUCKETS = (
@@ -42,8 +43,14 @@ LATENCY_BUCKETS = (
 
 
 class BlenderMetrics:
-    def __init__(self, snapshot: Callable[[], Snapshot], clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        snapshot: Callable[[], Snapshot],
+        clock: Callable[[], float],
+        connected: Callable[[], bool | None] = lambda: None,
+    ) -> None:
         self.registry = CollectorRegistry()
+        self.registry.register(DocumentCollector(snapshot, connected))
         self._requests = Counter(
             "cd_blender_requests",
             "POST /v1/blend requests by HTTP status code",
@@ -69,6 +76,14 @@ class BlenderMetrics:
         )
         age.set_function(lambda: _or_nan(snapshot().age_seconds(clock())))
         self._by_code: dict[int, Counter] = {}
+        self._samples = Counter(
+            "cd_blender_samples",
+            "Sampled blend requests: sent (acknowledged by the broker) or dropped",
+            ["result"],
+            registry=self.registry,
+        )
+        for result in ("sent", "dropped"):
+            self._samples.labels(result=result)  # both shown from the start, at 0
 
     def observe(self, code: int, seconds: float) -> None:
         child = self._by_code.get(code)
@@ -76,6 +91,10 @@ class BlenderMetrics:
             child = self._by_code[code] = self._requests.labels(code=str(code))
         child.inc()
         self._seconds.observe(seconds)
+
+    def count_samples(self, result: str, n: int) -> None:
+        """Called off the request path (the sampler's sender), or on a dropped sample."""
+        self._samples.labels(result=result).inc(n)
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -39,6 +39,9 @@ class _Body(msgspec.Struct, gc=False):
     limit: int | float | None = None
     explain: bool = False
     score_space: Literal["log", "linear"] | None = None
+    # Candidate sampling (README): the caller's own decision and the request's time.
+    sample: bool | None = None
+    ts: int | float | None = None  # floats let through as for limit; _ts() checks
 
 
 _DECODER = msgspec.json.Decoder(_Body)
@@ -60,6 +63,8 @@ class BlendRequest:
     scores: FloatArray
     type_names: list[str]  # distinct content types, in order of first appearance
     type_codes: IntArray  # per candidate, an index into type_names
+    sample: bool | None = None  # None: the blender's uniform sampling decides
+    ts_ms: int | None = None  # None: the blender's clock stamps the sample
 
 
 def _translate(exc: msgspec.ValidationError) -> InvalidInputError:
@@ -93,6 +98,19 @@ def _limit(value: int | float | None) -> int | None:
             raise InvalidInputError("limit", "must be an integer >= 0")
         return int(value)
     return value  # msgspec only lets ints through; the sign is checked by the caller
+
+
+MAX_TS_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+
+
+def _ts(value: int | float | None) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and not value.is_integer():
+        raise InvalidInputError("ts", "must be an integer (epoch milliseconds)")
+    if not 0 <= value <= MAX_TS_MS:
+        raise InvalidInputError("ts", f"must be epoch milliseconds between 0 and {MAX_TS_MS}")
+    return int(value)
 
 
 def _type_codes(candidates: list[Candidate]) -> tuple[list[str], IntArray]:
@@ -144,5 +162,14 @@ def parse_blend_request(
     _check_scores(scores, space)
     type_names, type_codes = _type_codes(candidates)
     return BlendRequest(
-        group, limit, raw.explain, space, candidates, scores, type_names, type_codes
+        group,
+        limit,
+        raw.explain,
+        space,
+        candidates,
+        scores,
+        type_names,
+        type_codes,
+        raw.sample,
+        _ts(raw.ts),
     )

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(zookeeper kcat docker-compose chromium)
+APT_PACKAGES=(zookeeper kcat docker-compose chromium prometheus prometheus-pushgateway)
 PYTHON=${PYTHON:-python3}
 VENV=.venv
 

@@ -30,6 +30,7 @@ from pid_controller.simulator.live import Endpoints
 from pid_controller.simulator.plot import plot_convergence
 from pid_controller.simulator.report import Row, event_rows, row_of, write_report
 from pid_controller.simulator.scenario import Scenario, load_scenario, shipped
+from services import logs
 from services.errors import CDError, InvalidInputError
 from services.settings import ControllerSettings, load
 
@@ -63,6 +64,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.add_argument("--workers", type=int, help="worker processes (default: by run size)")
     p.add_argument("--live", action="store_true", help="drive the real running stack")
+    p.add_argument(
+        "--replace-targets",
+        action="store_true",
+        help="--live: replace the stack's targets with the scenario's (refused without it)",
+    )
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="--live, --feed: also show the ZooKeeper and HTTP clients' logs",
+    )
     p.add_argument(
         "--live-requests-per-hour",
         type=int,
@@ -241,7 +253,12 @@ def _live(args: argparse.Namespace, reporter: Reporter, console: Console) -> int
     endpoints = _endpoints(args)
     out: Path = args.out or Path("sim-out") / f"{scenario.name}-live"
     with reporter.task(f"{scenario.name} (live)", scenario.hours) as tick:
-        result = simulate_live(scenario, endpoints, on_hour=lambda _h, _n: tick())
+        result = simulate_live(
+            scenario,
+            endpoints,
+            on_hour=lambda _h, _n: tick(),
+            replace_targets=args.replace_targets,
+        )
     write_report(result, out / "report.json")
     plot_convergence([result], out / "convergence.png")
     console.print(results_table([result]))
@@ -260,6 +277,7 @@ def _endpoints(args: argparse.Namespace) -> Endpoints:
         zk_hosts=settings.zk_hosts,
         zk_root=settings.zk_root,
         zk_auth=settings.zk_auth,
+        zk_timeout=settings.zk_timeout_seconds,
     )
 
 
@@ -268,11 +286,9 @@ def _feed(args: argparse.Namespace) -> int:
     import threading
 
     from pid_controller.simulator.live import feed
-    from services import logs
 
     if args.live_requests_per_hour < 1:
         raise InvalidInputError("--live-requests-per-hour", "must be at least 1")
-    logs.configure("INFO")
     scenario = _scenario(args).model_copy(update={"requests_per_hour": args.live_requests_per_hour})
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -313,6 +329,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # A pipe or file gets a wide table rather than rich's 80-column default.
     console = Console() if sys.stdout.isatty() else Console(width=160)
     reporter = Reporter(args.quiet)
+    # --feed reports each slice at INFO; the clients' own lines only with -v.
+    logs.configure(
+        "INFO" if args.feed else "WARNING", libraries=logs.command_libraries(args.verbose)
+    )
     try:
         if args.feed:
             return _feed(args)

@@ -16,10 +16,10 @@ import pytest
 from pid_controller import model
 from pid_controller.runner import ControllerConfig, run_once
 from pid_controller.step import Bounds, Gains
-from services.cdctl.targets import apply_edit, set_targets
 from services.docstore import read_constants
 from services.ledger import read_ledger
 from services.samples import SampledRequest, SamplesUnavailableError, WindowSamples
+from services.target_edits import apply_edit, set_targets
 from services.zk import ZkStore
 from tests.integration.pid_controller.test_runner_ledger import CONFIG, T0, H, at, counts
 

@@ -1,0 +1,83 @@
+"""Rich tables of the documents for people: cdctl and `pid-controller explain` print the same."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from rich.console import Console
+from rich.table import Table
+
+from services import display
+from services.doc_warnings import counts_warning
+from services.documents import ConstantsDocument, TargetsDocument
+
+_fmt = display.number
+
+
+def targets_table(doc: TargetsDocument) -> Table:
+    table = Table(title="Targets", title_justify="left")
+    for col in ("policy", "type", "target", "gains (kp/ki/kd)", "bounds"):
+        table.add_column(col)
+    for policy, entry in sorted(doc.policies.items()):
+        gains = f"{entry.gains.kp}/{entry.gains.ki}/{entry.gains.kd}" if entry.gains else "default"
+        bounds = f"[{entry.bounds.min}, {entry.bounds.max}]" if entry.bounds else "default"
+        for type_name, share in sorted(entry.targets.items()):
+            table.add_row(policy, type_name, display.share(share), gains, bounds)
+    return table
+
+
+def age_seconds(computed_at: str, now: datetime) -> float | None:
+    try:
+        then = datetime.fromisoformat(computed_at.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=UTC)
+    return (now - then).total_seconds()
+
+
+def constants_table(doc: ConstantsDocument, now: datetime) -> Table:
+    age = age_seconds(doc.computed_at, now)
+    title = (
+        f"Constants generation {doc.generation}, window ending {doc.window_end or '-'}, "
+        f"computed {doc.computed_at} ({'?' if age is None else f'{age:.0f} s'} ago)"
+    )
+    if doc.rolled_back_from is not None:
+        title += f", rolled back from generation {doc.rolled_back_from}"
+    warning = counts_warning(doc)
+    table = Table(
+        title=title,
+        title_justify="left",
+        caption=f"WARNING: {warning}" if warning else None,
+        caption_justify="left",
+        caption_style="bold yellow",
+    )
+    left = ("policy", "type", "saturated", "skipped")
+    for col in ("policy", "type", "constant", "target", "share", "error", "P", "I", "D", *left[2:]):
+        table.add_column(col, justify="left" if col in left else "right")
+    for policy, constants in sorted(doc.policies.items()):
+        diags = doc.diagnostics.get(policy, {})
+        for type_name, u in sorted(constants.items()):
+            d = diags.get(type_name)
+            saturated = f"SATURATED ({d.saturated})" if d and d.saturated else ""
+            skipped = f"held: {d.skipped}" if d and d.skipped else ""
+            style = "bold red" if saturated else "yellow" if skipped else None
+            table.add_row(
+                policy,
+                type_name,
+                display.signed(u),
+                display.share(d.target if d else None),
+                display.share(d.share if d else None),
+                _fmt(d.error if d else None),
+                _fmt(d.p if d else None),
+                _fmt(d.i if d else None),
+                _fmt(d.d if d else None),
+                saturated,
+                skipped,
+                style=style,
+            )
+    return table
+
+
+def print_table(table: Table) -> None:
+    Console(width=160).print(table)
