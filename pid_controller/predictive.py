@@ -63,6 +63,7 @@ NO_SOURCE = "no_samples_source"
 UNAVAILABLE = "samples_unavailable"
 TOO_FEW_SAMPLES = "too_few_samples"
 SHARE_FLOOR = 1e-6
+Filtered = tuple[float, float, float, float, float, float]
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class PredictiveSettings:
     level_noise: float = 0.005  # how far the right constant may wander in a window (log units)
     trend_noise: float = 0.01
     gate: float = 3.0
+    spread_gain: float = 0.1
     trend_gate: float = 1.0
 
 
@@ -121,8 +123,8 @@ def _bias(
     return bias + settings.bias_gain * (observed - bias), True
 
 
-def _restart(z: float, noise: float, settings: PredictiveSettings) -> tuple[float, ...]:
-    return (z, 0.0, noise * noise, 0.0, settings.trend_noise**2)
+def _restart(z: float, noise: float, spread: float, settings: PredictiveSettings) -> Filtered:
+    return (z, 0.0, noise * noise, 0.0, settings.trend_noise**2, spread)
 
 
 def _filter(
@@ -131,18 +133,29 @@ def _filter(
     noise: float,
     settings: PredictiveSettings,
     restart: bool,
-) -> tuple[float, ...]:
-    """(level, trend, p_ll, p_lt, p_tt) after the solve ``z`` with standard error ``noise``."""
+) -> Filtered:
+    """(level, trend, p_ll, p_lt, p_tt, spread) after the solve ``z`` with standard error
+    ``noise``.
+
+    ``noise`` is the model's estimate; what the model cannot see (users who
+    stop scrolling at random depths) makes the solves scatter more. The
+    running mean of squared innovations (``spread``) measures that scatter,
+    and the filter trusts a solve no more than it says.
+    """
+    spread = prev.spread if prev else 0.0
     if prev is None or prev.level is None or restart:
-        return _restart(z, noise, settings)
+        return _restart(z, noise, spread, settings)
     level, trend = prev.level + prev.trend, prev.trend
     p_ll = prev.p_ll + 2 * prev.p_lt + prev.p_tt + settings.level_noise**2
     p_lt = prev.p_lt + prev.p_tt
     p_tt = prev.p_tt + settings.trend_noise**2
-    s = p_ll + noise * noise
+    r = max(noise * noise, spread - p_ll)
+    s = p_ll + r
     innovation = z - level
     if innovation * innovation > settings.gate**2 * s:
-        return _restart(z, noise, settings)
+        return _restart(z, noise, spread, settings)
+    seen = innovation * innovation
+    spread = seen if spread <= 0 else spread + settings.spread_gain * (seen - spread)
     k_l, k_t = p_ll / s, p_lt / s
     return (
         level + k_l * innovation,
@@ -150,6 +163,7 @@ def _filter(
         (1 - k_l) * p_ll,
         (1 - k_l) * p_lt,
         p_tt - k_t * p_lt,
+        spread,
     )
 
 
@@ -240,7 +254,7 @@ def predictive_policy_step(
         for t, iv in targets.items()
     )
     published: dict[str, float] = {}
-    filters: dict[str, tuple[float, ...]] = {}
+    filters: dict[str, Filtered] = {}
     for t in targets:
         prev = previous.get(t)
         z = sol.constants[t]
@@ -256,8 +270,8 @@ def predictive_policy_step(
         bias, seen = solved.biases[t]
         low, high = model.reachable(solved.sample, published, t, (bounds.lo, bounds.hi))
         scale = math.exp(bias)
-        level, trend, p_ll, p_lt, p_tt = filters[t]
-        state = PredictiveState(level, trend, p_ll, p_lt, p_tt, bias, seen, iv)
+        level, trend, p_ll, p_lt, p_tt, spread = filters[t]
+        state = PredictiveState(level, trend, p_ll, p_lt, p_tt, bias, seen, iv, spread)
         steps[t] = _type_step(
             t,
             iv,

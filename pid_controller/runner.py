@@ -115,7 +115,15 @@ def _predictive_state(doc: PredictiveStateDoc | None) -> PredictiveState | None:
     if doc is None:
         return None
     return PredictiveState(
-        doc.level, doc.trend, doc.p_ll, doc.p_lt, doc.p_tt, doc.bias, doc.bias_seen, doc.target
+        doc.level,
+        doc.trend,
+        doc.p_ll,
+        doc.p_lt,
+        doc.p_tt,
+        doc.bias,
+        doc.bias_seen,
+        doc.target,
+        doc.spread,
     )
 
 
@@ -136,6 +144,7 @@ def _state_doc(s: TypeState) -> TypeStateDoc:
             bias=p.bias,
             bias_seen=p.bias_seen,
             target=p.target,
+            spread=p.spread,
         ),
     )
 

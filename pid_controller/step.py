@@ -71,6 +71,7 @@ class PredictiveState:
     bias: float = 0.0
     bias_seen: bool = False
     target: tuple[float, float] | None = None
+    spread: float = 0.0  # running mean of squared innovations (0: none yet)
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ class PredictiveStateDoc(OpenModel):
     bias: Finite = 0.0
     bias_seen: bool = False
     target: tuple[Finite, Finite] | None = None
+    spread: Finite = 0.0
 
 
 class TypeStateDoc(OpenModel):
