@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
 
 from pid_controller.counts import WindowCounts, fetch_window, registered_counters
+from pid_controller.decide import RunResult, decide_write, read_policies
 from pid_controller.step import (
     Bounds,
     Gains,
@@ -28,15 +28,14 @@ from pid_controller.step import (
     counts_by_policy,
 )
 from services import display
-from services.docstore import read_paused, read_targets
+from services.docstore import read_paused
 from services.documents import ConstantsDocument, Diagnostic, TargetsDocument
-from services.errors import InvalidInputError, VersionConflictError
+from services.errors import InvalidInputError
 from services.ledger import (
     ControllerStateDocument,
     HistoryEntry,
     Ledger,
     TypeStateDoc,
-    publish,
     read_ledger,
 )
 from services.timebuckets import iso, last_full_window_end, parse_time
@@ -58,11 +57,14 @@ class ControllerConfig:
     lock_timeout: float = 60.0
 
 
-@dataclass(frozen=True)
-class RunResult:
-    status: Literal["written", "unchanged", "paused", "dry_run"]
-    message: str
-    document: ConstantsDocument | None = None
+class WindowNotEndedError(InvalidInputError):
+    """``--at`` names a window that has not ended: a usage error (exit 2), nothing waited for."""
+
+
+def format_duration(seconds: float) -> str:
+    minutes, secs = divmod(max(0, int(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
 
 
 def policy_configs(targets: TargetsDocument, config: ControllerConfig) -> dict[str, PolicyConfig]:
@@ -87,6 +89,20 @@ def previous_states(state: ControllerStateDocument) -> dict[str, dict[str, TypeS
 def _already_done(ledger: Ledger, end: int) -> bool:
     done = ledger.state.window_end
     return done is not None and parse_time(done, "controller state window_end") >= end
+
+
+def done_message(ledger: Ledger, end: int) -> str:
+    """Why a window computed already (or older than the last one) is not computed again."""
+    last = ledger.state.window_end
+    if last is not None and parse_time(last, "controller state window_end") > end:
+        return (
+            f"window ending {iso(end)} is older than the last computed window "
+            f"(generation {ledger.generation}, window {last}); nothing written"
+        )
+    return (
+        f"window ending {iso(end)} already computed "
+        f"(generation {ledger.generation}); nothing written"
+    )
 
 
 def wait_for_counts(
@@ -216,20 +232,23 @@ def run_once(
     paused = read_paused(store)
     if paused is not None:
         return RunResult("paused", f"paused since {paused.since}: {paused.reason}; nothing written")
-    end = last_full_window_end(int((at or clock()).timestamp()), config.interval)
-    targets = read_targets(store)
-    if not targets.doc.policies:
-        raise InvalidInputError("targets", "no targets set (cdctl targets set POLICY TYPE=SHARE)")
+    now = clock().timestamp()
+    end = last_full_window_end(int(at.timestamp() if at else now), config.interval)
+    if end > now:
+        raise WindowNotEndedError(
+            "--at",
+            f"the window ending {iso(end)} has not ended yet: it ends at {iso(end)}, "
+            f"in {format_duration(end - now)}",
+        )
     if dry_run:
-        return _step(store, config, targets.doc, end, clock, sleep, fetch, dry_run=True)
+        return _step(store, config, end, clock, sleep, fetch, dry_run=True)
     with store.lock(store.paths.controller_lock, config.writer, config.lock_timeout):
-        return _step(store, config, targets.doc, end, clock, sleep, fetch, dry_run=False)
+        return _step(store, config, end, clock, sleep, fetch, dry_run=False)
 
 
 def _step(
     store: ZkStore,
     config: ControllerConfig,
-    targets: TargetsDocument,
     end: int,
     clock: Callable[[], datetime],
     sleep: Callable[[float], object],
@@ -239,12 +258,8 @@ def _step(
 ) -> RunResult:
     ledger = read_ledger(store)
     if _already_done(ledger, end):
-        return RunResult(
-            "unchanged",
-            f"window ending {iso(end)} already computed "
-            f"(generation {ledger.generation}); nothing written",
-            ledger.constants,
-        )
+        return RunResult("unchanged", done_message(ledger, end), ledger.constants)
+    read_policies(store)  # no targets: refuse before waiting for counts
     urls = config.counter_urls or registered_counters(store)
     counts, complete = wait_for_counts(
         fetch,
@@ -255,15 +270,11 @@ def _step(
         lambda: clock().timestamp(),
         sleep,
     )
-    entry = build_step(targets, ledger, counts, complete, end, config, clock())
+
+    def build(targets: TargetsDocument) -> HistoryEntry:
+        return build_step(targets, ledger, counts, complete, end, config, clock())
+
     if dry_run:
+        entry = build(read_policies(store).doc)
         return RunResult("dry_run", "dry run: nothing written", entry.constants)
-    try:
-        publish(store, ledger, entry)
-    except VersionConflictError:
-        if _already_done(read_ledger(store), end):
-            return RunResult("unchanged", f"window ending {iso(end)} computed by another run")
-        raise
-    return RunResult(
-        "written", f"generation {entry.generation} for window ending {iso(end)}", entry.constants
-    )
+    return decide_write(store, ledger, end, build)

@@ -60,6 +60,9 @@ class Figures:
     blender_p99_ms: float = 0.0
     requests_zk_down: int = 0
     errors_zk_down: int = 0
+    snapshots_complete: int = 0
+    snapshots_cut: int = 0  # chunks without a footer: a writer killed mid-snapshot
+    restores_from_snapshot: int = 0
     wall_seconds: float = 0.0
 
 

@@ -33,6 +33,10 @@ def figures_table(result: ChaosResult) -> Table:
             "blender requests while zookeeper down (errors)",
             f"{f.requests_zk_down} ({f.errors_zk_down})",
         ),
+        (
+            "counter snapshots complete / cut by a kill (restores from one)",
+            f"{f.snapshots_complete} / {f.snapshots_cut} ({f.restores_from_snapshot})",
+        ),
         ("wall time s", f"{f.wall_seconds:.1f}"),
     ]
     for row in rows:

@@ -116,6 +116,7 @@ class Soak:
             checks.blender(record, self.zk_chaos.downtimes, served, self.figures),
             recovery,
             checks.faults(self.config, self.figures),
+            checks.snapshots(self.cluster, self.figures),
         ]
 
     def _control_windows(self) -> None:

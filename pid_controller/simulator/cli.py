@@ -25,6 +25,7 @@ from pid_controller.simulator.plot import plot_convergence
 from pid_controller.simulator.report import Row, event_rows, row_of, write_report
 from pid_controller.simulator.scenario import Scenario, load_scenario, shipped
 from pid_controller.step import ErrorSpace
+from services import logs
 from services.errors import CDError, InvalidInputError
 from services.settings import ControllerSettings, load
 
@@ -60,7 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="--live: replace the stack's targets with the scenario's (refused without it)",
     )
     p.add_argument(
-        "-v", "--verbose", action="store_true", help="--feed: also log every HTTP request"
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="--live, --feed: also show the ZooKeeper and HTTP clients' logs",
     )
     p.add_argument(
         "--live-requests-per-hour",
@@ -265,6 +269,7 @@ def _endpoints(args: argparse.Namespace) -> Endpoints:
         zk_hosts=settings.zk_hosts,
         zk_root=settings.zk_root,
         zk_auth=settings.zk_auth,
+        zk_timeout=settings.zk_timeout_seconds,
     )
 
 
@@ -273,11 +278,9 @@ def _feed(args: argparse.Namespace) -> int:
     import threading
 
     from pid_controller.simulator.live import feed
-    from services import logs
 
     if args.live_requests_per_hour < 1:
         raise InvalidInputError("--live-requests-per-hour", "must be at least 1")
-    logs.configure("INFO", libraries=logs.command_libraries(args.verbose))
     scenario = _scenario(args).model_copy(update={"requests_per_hour": args.live_requests_per_hour})
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -318,6 +321,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # A pipe or file gets a wide table rather than rich's 80-column default.
     console = Console() if sys.stdout.isatty() else Console(width=160)
     reporter = Reporter(args.quiet)
+    # --feed reports each slice at INFO; the clients' own lines only with -v.
+    logs.configure(
+        "INFO" if args.feed else "WARNING", libraries=logs.command_libraries(args.verbose)
+    )
     try:
         if args.feed:
             return _feed(args)

@@ -61,6 +61,7 @@ class Endpoints:
     zk_hosts: str
     zk_root: str
     zk_auth: str | None = None
+    zk_timeout: float = 10.0
 
 
 def wait_until(what: str, check: Any, timeout: float, interval: float = 0.05) -> Any:
@@ -378,7 +379,8 @@ def simulate_live(
     if hours > 190:
         raise InvalidInputError("--hours", "a live run must fit in the counter's retention (190 h)")
     base = last_full_window_end(int(now or time.time()), 3600) - hours * 3600
-    store = ZkStore(endpoints.zk_hosts, endpoints.zk_root, auth=endpoints.zk_auth).start()
+    e = endpoints
+    store = ZkStore(e.zk_hosts, e.zk_root, auth=e.zk_auth, timeout=e.zk_timeout).start()
     try:
         if store.read(store.paths.constants) is not None:
             raise InvalidInputError(

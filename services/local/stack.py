@@ -25,6 +25,7 @@ from functools import partial
 from pathlib import Path
 
 from services.errors import CDError
+from services.kafka import TopicSpec, ensure_topics
 from services.local.process import BIN, ServerProcess, free_port, http_ok, port_open
 from services.local.prometheus import (
     Monitoring,
@@ -36,6 +37,7 @@ from services.local.tansu import broker_binary
 from services.local.zookeeper import JARS, ruok
 
 READY_TIMEOUT = 90.0
+IMPRESSIONS = "homefeed.impressions"  # the contract's default CD_KAFKA_TOPIC
 
 
 @dataclass(frozen=True)
@@ -222,11 +224,19 @@ class Stack:
                 proc.start(READY_TIMEOUT)
                 started.append(proc)
                 self._save(started)
+                if proc.name == "kafka":
+                    self._create_topics()
         except BaseException:
             stop_all(started)
             self.pidfile.unlink(missing_ok=True)
             raise
         return started
+
+    def _create_topics(self) -> None:
+        """The impressions topic, as the front end's deployment would create it (the
+        counters create their own topics; a subscription to a missing topic never
+        gets an assignment, so the counters would never turn ready)."""
+        ensure_topics(f"127.0.0.1:{self.ports.kafka}", [TopicSpec(IMPRESSIONS, 4)])
 
     def _save(self, procs: Sequence[ServerProcess]) -> None:
         pids = {p.name: p.proc.pid for p in procs if p.proc is not None}
@@ -245,6 +255,11 @@ def stop_all(procs: Sequence[ServerProcess]) -> None:
 
 
 def _alive(pid: int) -> bool:
+    try:  # reap it if it is our child (a stack started in this process): a zombie is dead
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass
     try:
         os.kill(pid, 0)
     except OSError:

@@ -70,8 +70,24 @@ def test_compose_creates_the_topics_the_services_use() -> None:
         defaults.kafka_topic,
         defaults.dlq_topic,
         f"{defaults.kafka_topic}.counter-changelog",
+        f"{defaults.kafka_topic}.counter-changelog.snapshots",
     ):
         assert f"--topic {topic} " in script
+    # What the counter checks at start (counter_service/topics.py), or it refuses.
+    for topic in ("counter-changelog ", "counter-changelog.snapshots "):
+        line = next(part for part in script.split("$k") if topic in part)
+        for setting in ("retention.ms=-1", "retention.bytes=-1", "cleanup.policy=delete"):
+            assert f"--config {setting}" in line, (topic, setting)
+
+
+def test_the_counter_manifest_replicates_its_topics_three_times() -> None:
+    docs = list(yaml.safe_load_all((K8S / "counter-service.yaml").read_text()))
+    sets = [d for d in docs if d["kind"] == "StatefulSet"]
+    env = {
+        e["name"]: e.get("value")
+        for e in sets[0]["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["CD_COUNTER_TOPIC_REPLICATION"] == "3"
 
 
 # The schemas ship with the package: no cluster and no network needed.
