@@ -142,8 +142,27 @@ def _verbose_flag(parser: argparse.ArgumentParser, default: object = argparse.SU
     )
 
 
+DESCRIPTION = """The controller: reads the targets and a window's counts, computes one
+constant per policy and content type, and publishes them to ZooKeeper for the blenders."""
+EPILOG = """examples:
+  pid-controller run                      the last full window (what cron runs)
+  pid-controller run --at 2026-11-22T15:00:00Z --dry-run
+                                          what that window would publish; writes nothing
+  pid-controller schedule                 a step at every window boundary, until stopped
+  pid-controller explain                  the constants in use, and why
+
+exit codes: 0 written, unchanged, paused or dry run; 1 the step could not be done
+(counts, targets or ZooKeeper unreadable): nothing written; 2 bad command line.
+With CD_PUSHGATEWAY_URL set, run and schedule push their run metrics there."""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pid-controller", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="pid-controller",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _verbose_flag(parser, False)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="one step for one window")
