@@ -23,6 +23,7 @@ from types import FrameType
 import orjson
 
 from pid_controller.decide import OutcomeUnknownError, RunResult
+from pid_controller.predictive import PredictiveSettings
 from pid_controller.recorded import run_recorded
 from pid_controller.run_metrics import RunPusher
 from pid_controller.runner import ControllerConfig, WindowNotEndedError
@@ -54,6 +55,13 @@ def config_from(settings: ControllerSettings) -> ControllerConfig:
         ),
         counter_urls=settings.counter_url_list,
         writer=f"pid-controller@{socket.gethostname()}:{os.getpid()}",
+        mode=settings.controller_mode,
+        predictive=PredictiveSettings(
+            min_samples=settings.controller_min_samples,
+            default_slots=settings.controller_default_slots,
+            sample_cap=settings.controller_sample_cap,
+            min_impressions=settings.controller_min_impressions,
+        ),
     )
 
 
@@ -151,8 +159,27 @@ def _verbose_flag(parser: argparse.ArgumentParser, default: object = argparse.SU
     )
 
 
+DESCRIPTION = """The controller: reads the targets and a window's counts, computes one
+constant per policy and content type, and publishes them to ZooKeeper for the blenders."""
+EPILOG = """examples:
+  pid-controller run                      the last full window (what cron runs)
+  pid-controller run --at 2026-11-22T15:00:00Z --dry-run
+                                          what that window would publish; writes nothing
+  pid-controller schedule                 a step at every window boundary, until stopped
+  pid-controller explain                  the constants in use, and why
+
+exit codes: 0 written, unchanged, paused or dry run; 1 the step could not be done
+(counts, targets or ZooKeeper unreadable): nothing written; 2 bad command line.
+With CD_PUSHGATEWAY_URL set, run and schedule push their run metrics there."""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pid-controller", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="pid-controller",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _verbose_flag(parser, False)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="one step for one window")

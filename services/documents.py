@@ -158,6 +158,14 @@ class Diagnostic(OpenModel):
     # Written only when true (contract: ``"rate_limited": true`` when it bound).
     rate_limited: bool = Field(default=False, exclude_if=lambda v: not v)
 
+    # Contract section 10. Documents written before it have none of these: they
+    # were PID steps, which is what the defaults say.
+    mode: Literal["predictive", "pid"] = "pid"
+    fallback: str | None = None
+    samples: Annotated[int, Field(ge=0)] = 0
+    predicted_share: Annotated[Finite, Field(ge=0.0, le=1.0)] | None = None
+    reachable: tuple[Finite, Finite] | None = None
+
     def interval(self) -> Interval:
         return target_interval(self.target)
 

@@ -19,6 +19,9 @@ question nobody asked. Supersets of the contract's format:
 
 Targets (initial and in ``target_changes``) are shares or ranges, as in the
 targets document (contract sections 11 and 12).
+
+Contract section 12 adds ``sample_rate``, ``view_depth`` and shocks'
+``score_std_factor`` (a shock may now move the mean, the spread, or both).
 """
 
 from __future__ import annotations
@@ -68,7 +71,15 @@ class TypeSpec(_Strict):
 class Shock(_Strict):
     at_hour: Annotated[int, Field(ge=0)]
     type: Name
-    score_mean_delta: Finite
+    score_mean_delta: Finite = 0.0
+    # Contract section 12: multiplies the type's score spread from then on.
+    score_std_factor: Annotated[Finite, Field(gt=0)] = 1.0
+
+
+class ViewDepth(_Strict):
+    """Users see only the first ``min(slots, 1 + Poisson(mean - 1))`` results."""
+
+    mean: Annotated[Finite, Field(ge=1)]
 
 
 class TargetChange(_Strict):
@@ -98,6 +109,9 @@ class Scenario(_Strict):
     gains: dict[Name, Gains] = Field(default_factory=dict)
     bounds: dict[Name, Bounds] = Field(default_factory=dict)
     min_impressions: Annotated[int, Field(ge=0)] | None = None
+    # Contract section 12: the fraction of requests sampled for the predictive controller.
+    sample_rate: Annotated[Finite, Field(ge=0, le=1)] = 0.2
+    view_depth: ViewDepth | None = None
 
     @property
     def type_names(self) -> tuple[str, ...]:
