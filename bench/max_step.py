@@ -59,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
         results = dict(ex.map(one, jobs))
     head = "| scenario | controller | policy/type | max_step | largest step | limited h | "
     print(head + " | ".join(FIGURES))
-    changed: dict[tuple[str, float], list[str]] = {(c, x): [] for c in controllers for x in limits}
+    changed: dict[tuple[ControllerName, float], list[str]] = {
+        (c, x): [] for c in controllers for x in limits
+    }
     for (name, controller, limit), report in sorted(results.items()):
         free = results[(name, controller, limits[0])]
         for row, steps in zip(report["rows"], report["steps"], strict=True):
@@ -73,11 +75,8 @@ def main(argv: list[str] | None = None) -> int:
             [r[f] for f in FIGURES] for r in free["rows"]
         ]:
             changed[(controller, limit)].append(name)
-    for (controller, limit), names in changed.items():
-        print(
-            f"{controller}, max_step {limit:g}: figures differ from {limits[0]:g} in: "
-            f"{names or 'none'}"
-        )
+    for (law, limit), names in changed.items():
+        print(f"{law}, max_step {limit:g}: figures differ from {limits[0]:g} in: {names or 'none'}")
     return 0
 
 
