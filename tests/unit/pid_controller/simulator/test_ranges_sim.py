@@ -1,12 +1,14 @@
-"""Range targets and the rate limit in the closed loop (issue 16's aims, PID mode)."""
+"""Range targets and the rate limit in the closed loop (issue 16's aims), both laws."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from pid_controller.simulator import metrics
-from pid_controller.simulator.engine import RunResult, Series, simulate
-from pid_controller.simulator.report import report_dict
+from pid_controller.simulator.engine import ControllerName, RunResult, Series, simulate
+from pid_controller.simulator.report import event_rows, report_dict
 from pid_controller.simulator.scenario import Scenario, load_scenario, parse_scenario
 from services.intervals import Interval
 
@@ -20,10 +22,16 @@ def series(result: RunResult, type_name: str) -> Series:
     return next(s for s in result.series if s.type == type_name)
 
 
-def test_a_band_that_holds_the_share_leaves_the_constant_at_0_and_the_feed_untouched() -> None:
-    with_band = simulate(ranges(12))
+LAWS: list[ControllerName] = ["predictive", "pid"]
+
+
+@pytest.mark.parametrize("law", LAWS)
+def test_a_band_that_holds_the_share_leaves_the_constant_at_0_and_the_feed_untouched(
+    law: ControllerName,
+) -> None:
+    with_band = simulate(ranges(12), law)
     targets = {k: v for k, v in ranges(12).targets["default"].items() if k != "idea"}
-    without = simulate(ranges(12, targets={"default": targets}))
+    without = simulate(ranges(12, targets={"default": targets}), law)
     idea = series(with_band, "idea")
     assert all(Interval(0.2, 0.35).contains(v) for v in idea.share)
     assert idea.u == [0.0] * 12
@@ -33,7 +41,7 @@ def test_a_band_that_holds_the_share_leaves_the_constant_at_0_and_the_feed_untou
 
 
 def test_shares_outside_their_band_are_steered_to_the_nearest_bound() -> None:
-    r = simulate(ranges(30))
+    r = simulate(ranges(30), "pid")
     fresh, product = series(r, "fresh"), series(r, "product")
     assert fresh.share[0] < 0.10 and product.share[0] > 0.12  # both start outside
     for s in (fresh, product):
@@ -44,8 +52,19 @@ def test_shares_outside_their_band_are_steered_to_the_nearest_bound() -> None:
     assert abs(sum(product.share[-6:]) / 6 / 0.12 - 1) < 0.05
 
 
-def test_with_max_step_no_step_exceeds_it_and_the_limit_is_reported() -> None:
-    r = simulate(ranges(12), max_step=0.05)
+def test_predictive_lands_outside_shares_on_the_nearest_bound_within_2_windows() -> None:
+    r = simulate(ranges(40, shocks=[{"at_hour": 20, "type": "product", "score_mean_delta": 0.5}]))
+    for i in range(len(r.events)):
+        for row in event_rows(r, i):
+            assert row.settle_hours is not None and row.settle_hours <= 2, (i, row)
+    product = series(r, "product")
+    assert product.share[0] > 0.12 and product.share[-1] <= 0.12 * 1.05
+    assert product.share[20] > 0.12 * 1.05  # the shock pushed it out again
+
+
+@pytest.mark.parametrize("law", LAWS)
+def test_with_max_step_no_step_exceeds_it_and_the_limit_is_reported(law: ControllerName) -> None:
+    r = simulate(ranges(12), law, max_step=0.05)
     for s in r.series:
         assert metrics.largest_step(s.u) <= 0.05 + 1e-9, s.type
     limited = {s.type for s in r.series if any(s.rate_limited)}
@@ -56,7 +75,7 @@ def test_with_max_step_no_step_exceeds_it_and_the_limit_is_reported() -> None:
 
 
 def test_window_seconds_keeps_the_in_process_loop_and_labels_windows() -> None:
-    hourly = simulate(ranges(6))
-    short = simulate(ranges(6, window_seconds=300))
+    hourly = simulate(ranges(6), "pid")
+    short = simulate(ranges(6, window_seconds=300), "pid")
     assert short.hour_seconds == 300 and report_dict(short)["hour_seconds"] == 300
     assert [s.share for s in short.series] == [s.share for s in hourly.series]
