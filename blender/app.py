@@ -11,9 +11,11 @@ document stays exact.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
@@ -55,10 +57,13 @@ def create_app(
     limits: Limits | None = None,
     score_space: ScoreSpace = "log",
     clock: Callable[[], float] = time.time,
+    metrics_dir: Path | None = None,
 ) -> FastAPI:
-    """A blender app; its lifespan starts and stops ``provider`` (ZooKeeper session)."""
+    """A blender app; its lifespan starts and stops ``provider`` (ZooKeeper session).
+
+    ``metrics_dir``: one of several worker processes sharing their metrics there."""
     limits = limits or Limits()
-    metrics = BlenderMetrics(provider.snapshot, clock)
+    metrics = BlenderMetrics(provider.snapshot, clock, multiprocess_dir=metrics_dir)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -124,6 +129,8 @@ def _add_constants_route(
                 "last_error": snap.last_error,
                 "last_error_at": snap.last_error_at,
                 "zookeeper_connected": provider.zookeeper_connected,
+                # Which process answered: with several workers, each has its own watch.
+                "worker_pid": os.getpid(),
             }
         )
 

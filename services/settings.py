@@ -63,6 +63,7 @@ class BlenderSettings(CommonSettings):
     blender_max_candidates: int = Field(default=10_000, ge=1)
     blender_max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     blender_cache_path: Path = Path("./data/blender/constants.cache.json")
+    blender_workers: int = Field(default=1, ge=1, le=64)
 
 
 class CounterSettings(CommonSettings):
