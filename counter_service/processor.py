@@ -8,9 +8,11 @@ not at the group's committed offset (those commits are only for monitoring).
 When the follower reports one of our records skipped (a zombie or the previous
 owner got there first), the partition is fenced and re-seeked the same way.
 
-Dead letters of a range are flushed before the changelog record that covers
-the range is produced, so a crash can duplicate a dead letter (recognisable by
-``cd-source``) but never lose one.
+Dead letters of a range are acknowledged before the changelog record that
+covers the range is produced, so a crash can duplicate a dead letter
+(recognisable by ``cd-source``) but never lose one. The record waits in an
+:class:`~counter_service.outbox.Outbox` meanwhile, while the loop goes on with
+the next batches.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartit
 from counter_service import changelog
 from counter_service.changelog import Record
 from counter_service.events import Rejection, Validator
+from counter_service.outbox import DeadLetter, Outbox
 from counter_service.restore import ChangelogFollower
 from services import kafka
 from services.errors import UpstreamError
@@ -76,9 +79,11 @@ class Processor:
     stopping: threading.Event = field(default_factory=threading.Event)
     _resync: queue.SimpleQueue[tuple[int, int]] = field(default_factory=queue.SimpleQueue)
     _last_commit: float = 0.0
+    outbox: Outbox = field(init=False)
 
     def __post_init__(self) -> None:
         self.follower.on_skipped_own = self._skipped
+        self.outbox = Outbox(self.producer, self.topics.dlq, self._produce_record, self.retry)
 
     def subscribe(self) -> None:
         with kafka.translated(f"subscribing to {self.topics.source}"):
@@ -113,6 +118,7 @@ class Processor:
             )
 
     def _take(self, partitions: list[int]) -> list[TopicPartition]:
+        self.outbox.drain()  # our held records go before the fence
         self._wait_fence(partitions)
         assignment = []
         for p in partitions:
@@ -136,6 +142,7 @@ class Processor:
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Flush first so our last records precede the next owner's fence.
+        self.outbox.drain()
         self.producer.flush(10.0)
         self.commit(asynchronous=False)
         self._release(consumer, partitions)
@@ -151,7 +158,9 @@ class Processor:
 
     def step(self) -> None:
         self._handle_resyncs()
-        messages = self.consumer.consume(self.batch_size, 0.5)
+        self.outbox.pump()
+        # Held records are released on the next pump: do not sleep long on them.
+        messages = self.consumer.consume(self.batch_size, 0.05 if self.outbox.holding else 0.5)
         now = self.clock()
         by_partition: dict[int, list[Message]] = {}
         for msg in messages:
@@ -196,8 +205,7 @@ class Processor:
     def _process(self, partition: int, batch: list[Message], now: float) -> None:
         own = self.owned[partition]
         result = self.validator.batch([m.value() for m in batch], int(now * 1000))
-        if result.rejections:
-            self._dead_letters(batch, result.rejections)
+        letters = self._dead_letters(batch, result.rejections) if result.rejections else []
         last = (batch[-1].offset() or 0) + 1
         record = changelog.data_record(
             partition,
@@ -210,7 +218,7 @@ class Processor:
             rejected=len(result.rejections),
             max_ts=result.max_ts,
         )
-        self._produce_record(record)
+        self.outbox.add(record, letters)
         own.position = last
         own.idle_ms = -1
 
@@ -240,46 +248,22 @@ class Processor:
                 self.producer.poll(0.05)  # local queue full: let deliveries drain
         self.producer.poll(0)
 
-    def _dead_letters(self, batch: list[Message], rejections: list[Rejection]) -> None:
-        failures: list[str] = []
-
-        def delivered(err: KafkaError | None, _msg: Message) -> None:
-            if err is not None:
-                failures.append(err.str())
-
-        def send() -> None:
-            failures.clear()
-            for rejection in rejections:
-                msg = batch[rejection.index]
-                log.info(
-                    "%s/%s@%s: rejected (%s): %s",
-                    msg.topic(),
-                    msg.partition(),
-                    msg.offset(),
-                    rejection.reason,
-                    rejection.detail,
-                )
-                headers = [
-                    *(msg.headers() or []),
-                    ("cd-error", rejection.reason),
-                    ("cd-error-detail", rejection.detail),
-                    ("cd-source", f"{msg.topic()}/{msg.partition()}/{msg.offset()}"),
-                ]
-                self.producer.produce(
-                    self.topics.dlq,
-                    msg.value(),
-                    msg.key(),
-                    headers=headers,
-                    timestamp=max(0, msg.timestamp()[1]),  # 0: broker time if none
-                    on_delivery=delivered,
-                )
-            remaining = self.producer.flush(30.0)
-            if failures or remaining:
-                raise UpstreamError(
-                    f"dead letters not delivered: {failures[:3]} ({remaining} queued)"
-                )
-
-        self.retry(send)
+    def _dead_letters(self, batch: list[Message], rejections: list[Rejection]) -> list[DeadLetter]:
+        letters = []
+        for rejection in rejections:
+            msg = batch[rejection.index]
+            source = f"{msg.topic()}/{msg.partition()}/{msg.offset()}"
+            log.info("%s: rejected (%s): %s", source, rejection.reason, rejection.detail)
+            headers = [
+                *(msg.headers() or []),
+                ("cd-error", rejection.reason),
+                ("cd-error-detail", rejection.detail),
+                ("cd-source", source),
+            ]
+            # 0: broker time if the event has none.
+            timestamp = max(0, msg.timestamp()[1])
+            letters.append(DeadLetter(msg.value(), msg.key(), headers, timestamp, source))
+        return letters
 
     def _heartbeats(self, now: float) -> None:
         for partition, own in self.owned.items():
@@ -289,7 +273,7 @@ class Processor:
             record = changelog.heartbeat(
                 partition, own.position, self.writer, own.generation, own.idle_ms
             )
-            self._produce_record(record)
+            self.outbox.add(record)
 
     def _handle_resyncs(self) -> None:
         stale: set[int] = set()
@@ -327,6 +311,7 @@ class Processor:
 
     def finish(self) -> None:
         """Graceful stop: the last batch is done; make sure its records are applied."""
+        self.outbox.drain()
         with kafka.translated("flushing the producer"):
             self.producer.flush(30.0)
         if self.owned:
