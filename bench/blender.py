@@ -452,7 +452,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--seconds", type=float, default=3.0, help="per round and server")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--connections", "--concurrency", type=int, default=16)
     parser.add_argument("--sizes", default="50,500,5000")
     parser.add_argument("--limits", default="50,none", help="request limits; 'none' for all")
     parser.add_argument("--worker-sizes", default="500", help="sizes of the 1 vs 2 workers runs")
