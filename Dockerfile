@@ -6,6 +6,7 @@ COPY services ./services
 COPY blender ./blender
 COPY counter_service ./counter_service
 COPY pid_controller ./pid_controller
+COPY cdctl ./cdctl
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
 FROM python:3.11-slim

@@ -12,7 +12,7 @@ lint: bootstrap
 	$(BIN)/ruff format --check .
 
 typecheck: bootstrap
-	$(BIN)/mypy services blender counter_service pid_controller tests bench
+	$(BIN)/mypy services blender counter_service pid_controller cdctl tests bench
 
 # pytest exits 5 when it collected nothing: that is a failure here, as any non-zero code.
 test: lint typecheck

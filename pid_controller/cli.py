@@ -22,8 +22,7 @@ import orjson
 from pid_controller.runner import ControllerConfig, RunResult, run_once
 from pid_controller.schedule import schedule
 from pid_controller.step import Bounds, Gains
-from services import logs
-from services.cdctl import render
+from services import logs, tables
 from services.docstore import read_constants
 from services.errors import CDError, InvalidInputError
 from services.settings import ControllerSettings, load
@@ -85,7 +84,7 @@ def _explain(store: ZkStore, _: ControllerSettings, __: argparse.Namespace) -> i
     if read is None:
         print("no constants published yet")
         return 0
-    render.print_table(render.constants_table(read.doc, datetime.now(UTC)))
+    tables.print_table(tables.constants_table(read.doc, datetime.now(UTC)))
     return 0
 
 

@@ -43,8 +43,8 @@ from pid_controller.simulator.scenario import Scenario
 from pid_controller.simulator.traffic import SimulatedTraffic, draw_chunk
 from pid_controller.step import PolicyConfig, PolicyCounts, PolicyStep, TypeState, TypeStep
 from services import kafka
-from services.cdctl.targets import apply_edit
 from services.errors import CDError, InvalidInputError, UpstreamError
+from services.target_edits import apply_edit
 from services.timebuckets import iso, last_full_window_end
 from services.zk import ZkStore
 

@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from pid_controller.runner import run_once
-from services.cdctl.targets import apply_edit, set_targets
+from services.target_edits import apply_edit, set_targets
 from services.zk import ZkStore
 from tests.bad_documents import BAD_DOCUMENTS
 from tests.integration.blender.conftest import BlenderFactory, generation, wait_for

@@ -16,7 +16,7 @@ import pytest
 from pid_controller.counts import WindowCounts
 from pid_controller.runner import ControllerConfig, run_once
 from pid_controller.step import Bounds, Gains, PolicyCounts
-from services.cdctl.targets import apply_edit, set_targets
+from services.target_edits import apply_edit, set_targets
 from services.zk import ZkStore
 from tests.integration.blender.conftest import BlenderFactory, wait_for
 

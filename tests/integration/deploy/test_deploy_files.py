@@ -15,7 +15,9 @@ import yaml
 from services.settings import CommonSettings
 
 ROOT = Path(__file__).resolve().parents[3]
-SCRIPTS = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"])
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+SCRIPTS = set(PYPROJECT["project"]["scripts"])
+PACKAGES = [p.rstrip("*") for p in PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]]
 OUR_IMAGE = "controllable-distribution:latest"
 
 
@@ -100,5 +102,5 @@ def test_dockerfile_is_slim_and_non_root() -> None:
     text = (ROOT / "Dockerfile").read_text()
     assert "FROM python:3.11-slim" in text
     assert "\nUSER cd\n" in text
-    for package in ("services", "blender", "counter_service", "pid_controller"):
+    for package in PACKAGES:
         assert f"COPY {package} ./{package}" in text

@@ -15,9 +15,9 @@ from collections.abc import Callable
 import pytest
 
 from pid_controller.runner import run_once
-from services.cdctl.targets import apply_edit, set_targets
 from services.errors import InvalidInputError
 from services.local.zookeeper import ZooKeeperServer
+from services.target_edits import apply_edit, set_targets
 from services.zk import Paths, Versioned, ZkStore
 from tests.bad_documents import BAD, BAD_DOCUMENTS
 from tests.integration.pid_controller.test_cli import run

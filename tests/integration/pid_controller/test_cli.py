@@ -9,9 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-from services.cdctl.targets import apply_edit, set_targets
 from services.local.process import free_port
 from services.local.zookeeper import ZooKeeperServer
+from services.target_edits import apply_edit, set_targets
 from services.zk import ZkStore
 
 PID = str(Path(sys.executable).parent / "pid-controller")

@@ -13,15 +13,15 @@ from datetime import UTC, datetime
 
 import pytest
 
+from cdctl import operations as ops
 from pid_controller.counts import WindowCounts
 from pid_controller.runner import ControllerConfig, run_once
 from pid_controller.step import Bounds, Gains, PolicyCounts
-from services.cdctl import controller as ops
-from services.cdctl.targets import apply_edit, set_targets
 from services.docstore import read_constants
 from services.errors import AccessDeniedError, InvalidInputError, UpstreamError
 from services.ledger import history, read_ledger
 from services.local.zookeeper import ZooKeeperServer
+from services.target_edits import apply_edit, set_targets
 from services.timebuckets import iso
 from services.zk import ZkStore
 

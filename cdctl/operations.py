@@ -1,4 +1,4 @@
-"""History, rollback and pause: operator actions on the controller's ledger."""
+"""History, rollback and pause: cdctl's actions on the controller's ledger."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Rich tables for people; ``--json`` prints the raw document for scripts."""
+"""Rich tables of the documents for people: cdctl and `pid-controller explain` print the same."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """``cdctl``: the operators' command line (contract section 7)."""
 
-from services.cdctl.main import main
+from cdctl.app import main
 
 __all__ = ["main"]

@@ -254,3 +254,68 @@ def test_rollback_is_the_way_out_of_a_damaged_constants_document(
     assert "as generation 2" in r.stdout
     shown = cdctl(zk, zk_root, "constants", "show")
     assert shown.returncode == 0 and "video" in shown.stdout
+
+
+def test_history_json_and_limit_zero_shows_every_generation(
+    zk: ZooKeeperServer, zk_root: str, store: ZkStore
+) -> None:
+    from pid_controller.runner import run_once
+    from tests.integration.pid_controller.test_runner_ledger import CONFIG, at, counts
+
+    assert cdctl(zk, zk_root, "targets", "set", "default", "video=0.155").returncode == 0
+    for hour in range(3):
+        run_once(store, CONFIG, at=at(hour), fetch=counts({"g": (10_000, {"video": 2_000})}))
+    every = cdctl(zk, zk_root, "constants", "history", "--limit", "0", "--json")
+    assert every.returncode == 0, every.stderr
+    entries = orjson.loads(every.stdout)
+    assert [e["generation"] for e in entries] == [3, 2, 1]
+    assert entries[0]["constants"]["generation"] == 3 and entries[0]["kind"] == "step"
+    two = orjson.loads(cdctl(zk, zk_root, "constants", "history", "-n", "2", "--json").stdout)
+    assert [e["generation"] for e in two] == [3, 2]
+    table = cdctl(zk, zk_root, "constants", "history", "--limit", "0").stdout
+    assert all(f"│ {g} " in table for g in (1, 2, 3))
+
+
+def test_read_commands_print_json_for_scripts_even_when_empty(
+    zk: ZooKeeperServer, zk_root: str
+) -> None:
+    assert orjson.loads(cdctl(zk, zk_root, "constants", "show", "--json").stdout) is None
+    assert orjson.loads(cdctl(zk, zk_root, "constants", "history", "--json").stdout) == []
+    targets = orjson.loads(cdctl(zk, zk_root, "targets", "show", "--json").stdout)
+    assert targets == {"schema": 1, "policies": {}}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["targets"],
+        ["targets", "set", "default"],
+        ["targets", "nosuch"],
+        ["constants", "history", "--limit", "-1"],
+        ["constants", "rollback", "three"],
+        ["controller", "pause"],
+    ],
+    ids=" ".join,
+)
+def test_a_bad_command_line_exits_2_and_writes_nothing(
+    zk: ZooKeeperServer, zk_root: str, store: ZkStore, args: list[str]
+) -> None:
+    r = cdctl(zk, zk_root, *args)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr
+    assert store.read(store.paths.targets) is None and store.read(store.paths.paused) is None
+
+
+def test_shell_completion_completes_commands() -> None:
+    env = {**os.environ, "_CDCTL_COMPLETE": "complete_bash", "COMP_CWORD": "2"}
+    for words, expected in (("cdctl constants h", "history"), ("cdctl controller p", "pause")):
+        r = subprocess.run(
+            [CDCTL],
+            check=False,
+            env={**env, "COMP_WORDS": words},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert r.returncode == 0 and r.stdout.split() == [expected], (words, r.stdout)

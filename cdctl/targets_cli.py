@@ -1,0 +1,143 @@
+"""``cdctl targets show | set | unset``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from cdctl.context import JsonFlag, examples, with_store
+from services import tables
+from services.docstore import read_targets
+from services.documents import dump_document
+from services.target_edits import apply_edit, parse_assignments, set_targets, unset_targets
+from services.zk import ZkStore
+
+app = typer.Typer(
+    help=(
+        "The target share of impressions per content type, for each A/B policy. "
+        "The controller reads them at its next run."
+    ),
+    no_args_is_help=True,
+)
+
+PolicyArg = Annotated[
+    str,
+    typer.Argument(
+        metavar="POLICY",
+        help=(
+            "The A/B policy (experiment group's policy) the targets apply to, e.g. default. "
+            "Lower-case letters, digits, '_' and '-'."
+        ),
+        show_default=False,
+    ),
+]
+
+
+def _gain(name: str) -> Any:
+    return typer.Option(
+        f"--{name}",
+        metavar="GAIN",
+        help=f"This policy's {name} instead of the controller's CD_CONTROLLER_{name.upper()}.",
+        rich_help_panel="Per-policy controller overrides",
+    )
+
+
+def _bound(side: str) -> Any:
+    return typer.Option(
+        f"--u-{side}",
+        metavar="CONSTANT",
+        help=(
+            f"This policy's {side}imum constant (log units) instead of "
+            f"CD_CONTROLLER_U_{side.upper()}."
+        ),
+        rich_help_panel="Per-policy controller overrides",
+    )
+
+
+@app.command(
+    "show",
+    help="Print every policy's targets, with its gain and bound overrides.",
+    epilog=examples("cdctl targets show", "cdctl targets show --json | jq .policies"),
+)
+def show(ctx: typer.Context, json: JsonFlag = False) -> None:
+    def action(store: ZkStore) -> int:
+        doc = read_targets(store).doc
+        if json:
+            print(dump_document(doc, drop_none=True).decode())
+        elif not doc.policies:
+            print("no targets set")
+        else:
+            tables.print_table(tables.targets_table(doc))
+        return 0
+
+    with_store(ctx, action)
+
+
+@app.command(
+    "set",
+    help=(
+        "Add or change target shares of POLICY; its other types are kept. A new POLICY is "
+        "created. The policy's shares must sum to less than 1. Refused input changes nothing."
+    ),
+    epilog=examples(
+        "cdctl targets set default video=0.04 fresh=0.10",
+        "cdctl targets set video_heavy video=0.08 --kp 0.15 --ki 0.35 --kd 0",
+        "cdctl targets set default video=0.04 --u-min -8 --u-max 8",
+    ),
+)
+def set_(
+    ctx: typer.Context,
+    policy: PolicyArg,
+    assignments: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="TYPE=SHARE",
+            help=(
+                "A content type and its target share of the policy's impressions, "
+                "a number in (0, 1): video=0.04 means 4% of impressions."
+            ),
+            show_default=False,
+        ),
+    ],
+    kp: Annotated[float | None, _gain("kp")] = None,
+    ki: Annotated[float | None, _gain("ki")] = None,
+    kd: Annotated[float | None, _gain("kd")] = None,
+    u_min: Annotated[float | None, _bound("min")] = None,
+    u_max: Annotated[float | None, _bound("max")] = None,
+) -> None:
+    gains = {k: v for k, v in (("kp", kp), ("ki", ki), ("kd", kd)) if v is not None}
+    bounds = {k: v for k, v in (("min", u_min), ("max", u_max)) if v is not None}
+    overrides = {name: v for name, v in (("gains", gains), ("bounds", bounds)) if v}
+
+    def action(store: ZkStore) -> int:
+        edit = set_targets(policy, parse_assignments(assignments), overrides)
+        tables.print_table(tables.targets_table(apply_edit(store, edit)))
+        return 0
+
+    with_store(ctx, action)
+
+
+@app.command(
+    "unset",
+    help="Remove the given types from POLICY, or the whole policy when no TYPE is given.",
+    epilog=examples("cdctl targets unset default fresh", "cdctl targets unset video_heavy"),
+)
+def unset(
+    ctx: typer.Context,
+    policy: PolicyArg,
+    types: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="TYPE",
+            help="Content types whose targets to remove from POLICY.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    def action(store: ZkStore) -> int:
+        doc = apply_edit(store, unset_targets(policy, types or []))
+        tables.print_table(tables.targets_table(doc))
+        return 0
+
+    with_store(ctx, action)
