@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import time
 
-import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -24,6 +23,7 @@ from blender.metrics import BlenderMetrics
 from blender.request import parse_blend_request
 from blender.response import blend_response, encode_response
 from services.errors import CDError, InvalidInputError
+from services.http import error_body
 
 log = logging.getLogger(__name__)
 BLEND_PATH = "/v1/blend"
@@ -63,12 +63,6 @@ async def _read_body(scope: Scope, receive: Receive, max_bytes: int) -> bytes | 
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
-
-
-def error_body(field: str, problem: str) -> bytes:
-    """The shared error shape of :func:`services.http.error_response`, as bytes."""
-    detail = f"{field}: {problem}" if field else problem
-    return orjson.dumps({"detail": detail, "field": field, "problem": problem})
 
 
 class BlendEndpoint:
