@@ -10,7 +10,7 @@ and the baseline (:mod:`bench.baseline`: parse with orjson, return the first
 uvloop and httptools. For every candidate count and limit, ``wrk`` (Debian's
 load generator: nothing of ours on the client side) drives blender and baseline
 in alternating rounds, so load from anything else on the machine falls on both
-alike; the table quotes the median round of each and their ratio. Our own
+alike; the table quotes the median req/s of each and the median of the rounds' ratios. Our own
 client then reads the blender's server-side latency (its ``Server-Timing``
 header: from the whole body received to the response ready). Last, 1 against 2
 blender workers, also with ``wrk``.
@@ -299,7 +299,17 @@ class Cell:
 
     @property
     def ratio(self) -> float:
-        return self.median_rps(self.blender) / self.median_rps(self.baseline)
+        """The median of each round's ratio: the two runs of a round are seconds apart,
+        so they share the machine's other load far more than any two medians do."""
+        return statistics.median(
+            b.rps / s.rps for b, s in zip(self.blender, self.baseline, strict=True)
+        )
+
+    @property
+    def inverse_ratio(self) -> float:
+        return statistics.median(
+            s.rps / b.rps for b, s in zip(self.blender, self.baseline, strict=True)
+        )
 
     @property
     def errors(self) -> int:
@@ -444,7 +454,7 @@ def print_tables(cells: list[Cell], workers: list[Cell], options: Options) -> No
     for c in workers:
         print(
             f"| {c.n} | {c.limit} | {c.median_rps(c.blender):,.0f} "
-            f"| {c.median_rps(c.baseline):,.0f} | {1 / c.ratio:.2f} | {c.errors} |"
+            f"| {c.median_rps(c.baseline):,.0f} | {c.inverse_ratio:.2f} | {c.errors} |"
         )
 
 
