@@ -13,7 +13,8 @@ in alternating rounds, so load from anything else on the machine falls on both
 alike; the table quotes the median req/s of each and the median of the rounds' ratios. Our own
 client then reads the blender's server-side latency (its ``Server-Timing``
 header: from the whole body received to the response ready). Last, 1 against 2
-blender workers, also with ``wrk``.
+blender workers, also with ``wrk``. With ``--sample-rate`` the pair is the blender
+sampling against itself not sampling (:mod:`bench.blender_sampling`).
 
 Every answer other than 200 and every socket error is counted, and any makes the
 exit status non-zero: a figure measured while failing is no figure.
@@ -42,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from services.documents import ConstantsDocument, dump_document, validate_document
 from services.local.process import ServerProcess, blender_process, free_port, port_open
+from services.local.tansu import TansuBroker
 from services.local.zookeeper import ZooKeeperServer
 from services.zk import ZkStore
 
@@ -369,17 +371,26 @@ class Options:
     sizes: list[int]
     limits: list[int | None]
     worker_sizes: list[int]
+    sampling: tuple[float, float] | None = None  # rate, per second: see bench.blender_sampling
 
 
 def run(options: Options) -> tuple[list[Cell], list[Cell]]:
+    from bench import blender_sampling  # imports this module: not at the top
+
     with tempfile.TemporaryDirectory(prefix="bench-blender-") as tmp:
         workdir = Path(tmp)
         zk = ZooKeeperServer(workdir / "zookeeper")
         zk.start()
+        broker = TansuBroker(workdir / "tansu") if options.sampling else None
         try:
             with ZkStore(zk.hosts, ROOT) as store:
                 store.create(store.paths.constants, dump_document(constants_document()))
-            servers = start_servers(workdir, zk)
+            if broker is not None and options.sampling is not None:
+                broker.start()
+                sampling = blender_sampling.Sampling(*options.sampling, broker.bootstrap)
+                servers = blender_sampling.start_sampling_pair(workdir, zk, sampling)
+            else:
+                servers = start_servers(workdir, zk)
             try:
                 cells = [
                     measure_cell(servers, workdir, options, n, limit)
@@ -387,12 +398,21 @@ def run(options: Options) -> tuple[list[Cell], list[Cell]]:
                     for limit in options.limits
                 ]
                 workers = [
-                    measure_workers(servers, workdir, options, n) for n in options.worker_sizes
+                    measure_workers(servers, workdir, options, n)
+                    for n in options.worker_sizes
+                    if "blender x2" in servers
                 ]
+                if options.sampling is not None:
+                    sent = blender_sampling.samples_sent(servers["blender"].port)
+                    print(f"samples: {sent}", file=sys.stderr)
+                    for n in options.sizes:
+                        print(blender_sampling.hook_cost(n))
             finally:
                 for server in servers.values():
                     server.process.stop()
         finally:
+            if broker is not None:
+                broker.stop()
             zk.stop()
     return cells, workers
 
@@ -469,6 +489,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", default="50,500,5000")
     parser.add_argument("--limits", default="50,none", help="request limits; 'none' for all")
     parser.add_argument("--worker-sizes", default="500", help="sizes of the 1 vs 2 workers runs")
+    parser.add_argument(
+        "--sample-rate",
+        type=float,
+        help="measure candidate sampling at this rate against the blender not sampling",
+    )
+    parser.add_argument("--samples-per-second", type=float, default=20.0)
     parser.add_argument("--baseline-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.baseline_server:
@@ -481,6 +507,7 @@ def main(argv: list[str] | None = None) -> None:
         [int(s) for s in args.sizes.split(",")],
         [None if x == "none" else int(x) for x in args.limits.split(",")],
         [int(s) for s in args.worker_sizes.split(",") if s],
+        (args.sample_rate, args.samples_per_second) if args.sample_rate else None,
     )
     cells, workers = run(options)
     print_tables(cells, workers, options)

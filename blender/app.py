@@ -27,6 +27,7 @@ from blender.constants_source import ConstantsProvider
 from blender.endpoint import BlendEndpoint, BlenderAPI
 from blender.limits import Limits
 from blender.metrics import BlenderMetrics
+from blender.sampling import BlendSampler
 from blender.schemas import (
     BLEND_RESPONSE_SCHEMA,
     CONSTANTS_RESPONSE_SCHEMA,
@@ -57,27 +58,40 @@ def create_app(
     limits: Limits | None = None,
     score_space: ScoreSpace = "log",
     clock: Callable[[], float] = time.time,
+    sampler: BlendSampler | None = None,
     metrics_dir: Path | None = None,
 ) -> FastAPI:
-    """A blender app; its lifespan starts and stops ``provider`` (ZooKeeper session).
+    """A blender app; its lifespan starts and stops ``provider`` (ZooKeeper session)
+    and ``sampler`` (candidate samples to Kafka, flushed with a bound on stop).
 
     ``metrics_dir``: one of several worker processes sharing their metrics there."""
     limits = limits or Limits()
-    metrics = BlenderMetrics(provider.snapshot, clock, multiprocess_dir=metrics_dir)
+    metrics = BlenderMetrics(
+        provider.snapshot,
+        clock,
+        lambda: provider.zookeeper_connected,
+        multiprocess_dir=metrics_dir,
+    )
+    if sampler is not None:
+        sampler.counts.report = metrics.count_samples
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # start() reads the cache file and stop() closes the ZooKeeper session:
         # both may wait on I/O, so neither runs on the event loop.
         await anyio.to_thread.run_sync(provider.start)
+        if sampler is not None:
+            sampler.start()
         try:
             yield
         finally:
+            if sampler is not None:
+                await anyio.to_thread.run_sync(sampler.stop)
             await anyio.to_thread.run_sync(provider.stop)
 
     app = BlenderAPI(title="blender", version="1", lifespan=lifespan)
     install_error_handlers(app)
-    app.blend_endpoint = BlendEndpoint(provider, limits, score_space, metrics)
+    app.blend_endpoint = BlendEndpoint(provider, limits, score_space, metrics, sampler)
     _add_blend_route(
         app, app.blend_endpoint, blend_request_schema(limits.max_candidates, score_space)
     )
@@ -129,6 +143,7 @@ def _add_constants_route(
                 "last_error": snap.last_error,
                 "last_error_at": snap.last_error_at,
                 "zookeeper_connected": provider.zookeeper_connected,
+                "paused": None if snap.paused is None else snap.paused.model_dump(mode="json"),
                 # Which process answered: with several workers, each has its own watch.
                 "worker_pid": os.getpid(),
             }

@@ -29,6 +29,7 @@ from blender.app import create_app
 from blender.cache import ConstantsCache
 from blender.constants_source import ZkConstantsSource
 from blender.limits import Limits
+from blender.sampling import sampler_from
 from services import logs
 from services.errors import InvalidInputError
 from services.settings import BlenderSettings, load
@@ -53,6 +54,7 @@ def build_app(settings: BlenderSettings, metrics_dir: Path | None) -> FastAPI:
         source,
         limits=Limits(settings.blender_max_candidates, settings.blender_max_body_bytes),
         score_space=settings.score_space,
+        sampler=sampler_from(settings, source.snapshot),
         metrics_dir=metrics_dir,
     )
 
@@ -61,6 +63,9 @@ def worker_app() -> FastAPI:
     """One worker process's app: uvicorn calls this in each process it starts."""
     settings = _settings()
     logs.configure(settings.log_level, json=settings.log_json)
+    # Each worker samples on its own: its share keeps the configured total cap.
+    share = settings.blender_samples_per_second / settings.blender_workers
+    settings = settings.model_copy(update={"blender_samples_per_second": share})
     return build_app(settings, Path(os.environ[METRICS_DIR_VARIABLE]))
 
 
@@ -86,13 +91,17 @@ def main() -> None:
     settings = _settings()
     logs.configure(settings.log_level, json=settings.log_json)
     log.info(
-        "blender on %s:%d, %d worker(s), zookeeper %s%s, cache %s",
+        "blender on %s:%d, %d worker(s), zookeeper %s%s, cache %s, "
+        "sampling %g (at most %g/s) to %s",
         settings.blender_host,
         settings.blender_port,
         settings.blender_workers,
         settings.zk_hosts,
         settings.zk_root,
         settings.blender_cache_path,
+        settings.blender_sample_rate,
+        settings.blender_samples_per_second,
+        settings.samples_topic,
     )
     # Per-request access logs would cost more than a blend; errors are still logged.
     options: dict[str, Any] = {

@@ -29,7 +29,7 @@ from kazoo.recipe.watchers import DataWatch
 
 from blender.cache import CacheError, ConstantsCache
 from services import ledger
-from services.documents import ConstantsDocument, parse_stored
+from services.documents import ConstantsDocument, PausedDocument, parse_stored
 from services.errors import CDError, InvalidInputError
 from services.names import policy_for_group
 from services.zk import ZkStore
@@ -77,6 +77,8 @@ class Snapshot:
     last_error: str | None = None
     last_error_at: float | None = None
     history: tuple[HistoryPoint, ...] = ()
+    # <root>/paused as last seen: operators froze the controller (constants stay as they are).
+    paused: PausedDocument | None = None
 
     @property
     def generation(self) -> int | None:
@@ -189,6 +191,7 @@ class ZkConstantsSource:
             if self._stopped:
                 return
         DataWatch(self._store.client, self._store.paths.constants, self._on_data)
+        DataWatch(self._store.client, self._store.paths.paused, self._on_paused)
 
     def _load_cache(self) -> None:
         try:
@@ -239,6 +242,22 @@ class ZkConstantsSource:
         self._update(lambda s: s.with_doc(doc, "zookeeper"))
         self._write_cache(data)
         self._submit(self._load_history)
+        return None
+
+    def _on_paused(self, data: bytes | None, stat: ZnodeStat | None, *_: Any) -> bool | None:
+        """DataWatch callback on kazoo's thread for ``<root>/paused``: parse and swap."""
+        if self._stopped:
+            return False
+        if stat is None:
+            self._update(lambda s: replace(s, paused=None))
+            return None
+        try:
+            paused = parse_stored(PausedDocument, self._store.paths.paused, data)
+        except InvalidInputError as exc:
+            # Present but unreadable: the controller refuses to run on it, so say paused.
+            log.error("unreadable pause document: %s", exc)
+            paused = PausedDocument(reason=f"unreadable pause document: {exc}", since="unknown")
+        self._update(lambda s: replace(s, paused=paused))
         return None
 
     def _on_absent(self) -> None:

@@ -20,8 +20,9 @@ from blender.blend import ScoreSpace
 from blender.constants_source import ConstantsProvider
 from blender.limits import Limits
 from blender.metrics import BlenderMetrics
-from blender.request import parse_blend_request
+from blender.request import BlendRequest, parse_blend_request
 from blender.response import blend_response, encode_response
+from blender.sampling import BlendSampler
 from services.errors import CDError, InvalidInputError
 from services.http import error_body
 
@@ -65,6 +66,10 @@ async def _read_body(scope: Scope, receive: Receive, max_bytes: int) -> bytes | 
             return b"".join(chunks)
 
 
+def _no_sampling(_: BlendRequest) -> None:
+    return None
+
+
 class BlendEndpoint:
     def __init__(
         self,
@@ -72,11 +77,13 @@ class BlendEndpoint:
         limits: Limits,
         score_space: ScoreSpace,
         metrics: BlenderMetrics,
+        sampler: BlendSampler | None = None,
     ) -> None:
         self._provider = provider
         self._limits = limits
         self._space = score_space
         self._metrics = metrics
+        self._sample = sampler.offer if sampler is not None else _no_sampling
 
     def process(self, body: bytes) -> tuple[int, bytes]:
         """Parse, blend, encode: the 200 or the 422 naming the field, as status and body."""
@@ -84,7 +91,9 @@ class BlendEndpoint:
             parsed = parse_blend_request(
                 body, max_candidates=self._limits.max_candidates, default_space=self._space
             )
-            return 200, encode_response(blend_response(parsed, self._provider.snapshot()))
+            body = encode_response(blend_response(parsed, self._provider.snapshot()))
+            self._sample(parsed)  # at most a queue put: the sampler never waits or raises
+            return 200, body
         except InvalidInputError as exc:
             return 422, error_body(exc.field, exc.problem)
 

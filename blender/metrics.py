@@ -33,6 +33,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from blender.constants_source import Snapshot
+from blender.document_metrics import DocumentCollector
 from services.errors import CDError
 
 # Sub-millisecond resolution: the target is a p99 of a few milliseconds.
@@ -62,10 +63,12 @@ class BlenderMetrics:
         self,
         snapshot: Callable[[], Snapshot],
         clock: Callable[[], float],
+        connected: Callable[[], bool | None] = lambda: None,
         *,
         multiprocess_dir: Path | None = None,
     ) -> None:
         self.registry = CollectorRegistry()
+        self.registry.register(DocumentCollector(snapshot, connected))
         # In multiprocess mode the counters live in files, read back by the collector.
         own: CollectorRegistry | None = self.registry
         if multiprocess_dir is not None:
@@ -89,6 +92,14 @@ class BlenderMetrics:
         )
         self.registry.register(_ConstantsCollector(snapshot, clock))
         self._by_code: dict[int, Counter] = {}
+        self._samples = Counter(
+            "cd_blender_samples",
+            "Sampled blend requests: sent (acknowledged by the broker) or dropped",
+            ["result"],
+            registry=own,
+        )
+        for result in ("sent", "dropped"):
+            self._samples.labels(result=result)  # both shown from the start, at 0
 
     def observe(self, code: int, seconds: float) -> None:
         child = self._by_code.get(code)
@@ -96,6 +107,10 @@ class BlenderMetrics:
             child = self._by_code[code] = self._requests.labels(code=str(code))
         child.inc()
         self._seconds.observe(seconds)
+
+    def count_samples(self, result: str, n: int) -> None:
+        """Called off the request path (the sampler's sender), or on a dropped sample."""
+        self._samples.labels(result=result).inc(n)
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

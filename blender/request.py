@@ -39,6 +39,9 @@ class _Body(msgspec.Struct, gc=False):
     limit: int | float | None = None
     explain: bool = False
     score_space: Literal["log", "linear"] | None = None
+    # Candidate sampling (README): the caller's own decision and the request's time.
+    sample: bool | None = None
+    ts: int | float | None = None  # floats let through as for limit; _ts() checks
 
 
 _DECODER = msgspec.json.Decoder(_Body)
@@ -65,6 +68,8 @@ class BlendRequest:
     score_list: list[float]
     types: list[str]  # per candidate
     type_names: list[str]  # distinct content types, in order of first appearance
+    sample: bool | None = None  # None: the blender's uniform sampling decides
+    ts_ms: int | None = None  # None: the blender's clock stamps the sample
 
     @property
     def scores(self) -> FloatArray:
@@ -108,6 +113,19 @@ def _limit(value: int | float | None) -> int | None:
             raise InvalidInputError("limit", "must be an integer >= 0")
         return int(value)
     return value  # msgspec only lets ints through; the sign is checked by the caller
+
+
+MAX_TS_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+
+
+def _ts(value: int | float | None) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and not value.is_integer():
+        raise InvalidInputError("ts", "must be an integer (epoch milliseconds)")
+    if not 0 <= value <= MAX_TS_MS:
+        raise InvalidInputError("ts", f"must be epoch milliseconds between 0 and {MAX_TS_MS}")
+    return int(value)
 
 
 # Names already seen valid: a feed has a handful of types and groups, and a set
@@ -167,5 +185,14 @@ def parse_blend_request(
     _check_scores(scores, space)
     types = list(map(_CONTENT_TYPE, candidates))
     return BlendRequest(
-        group, limit, raw.explain, space, candidates, scores, types, _type_names(types)
+        group,
+        limit,
+        raw.explain,
+        space,
+        candidates,
+        scores,
+        types,
+        _type_names(types),
+        raw.sample,
+        _ts(raw.ts),
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from blender.blend import ScoreSpace
+from blender.request import MAX_TS_MS
 from services.http import ERROR_SCHEMA
 from services.names import NAME_PATTERN
 
@@ -44,6 +45,13 @@ def blend_request_schema(max_candidates: int, default_space: ScoreSpace) -> dict
             "limit": {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "null"}]},
             "explain": {"type": "boolean"},
             "score_space": {"enum": ["log", "linear", None]},
+            "sample": {"type": ["boolean", "null"]},
+            "ts": {
+                "anyOf": [
+                    {"type": "integer", "minimum": 0, "maximum": MAX_TS_MS},
+                    {"type": "null"},
+                ]
+            },
             "candidates": {"type": "array", "maxItems": max_candidates, "items": candidate},
         },
     }
@@ -99,6 +107,11 @@ CONSTANTS_RESPONSE_SCHEMA: dict[str, Any] = {
         "last_error_at": {"type": ["number", "null"]},
         "zookeeper_connected": {"type": ["boolean", "null"]},
         "worker_pid": {"type": "integer"},
+        "paused": {
+            "description": "<root>/paused while operators froze the controller, else null",
+            "type": ["object", "null"],
+            "properties": {"reason": {"type": "string"}, "since": {"type": "string"}},
+        },
     },
 }
 

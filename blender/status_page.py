@@ -13,6 +13,8 @@ from html import escape
 from typing import Any
 
 from blender.constants_source import HistoryPoint, Snapshot
+from services import display
+from services.doc_warnings import counts_warning
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222}
@@ -29,7 +31,7 @@ def _fmt(value: Any) -> str:
     if value is None:
         return "–"
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return display.number(value)
     return escape(str(value))
 
 
@@ -62,6 +64,7 @@ def _summary(snap: Snapshot, now: float, connected: bool | None) -> str:
         ("Window end", _fmt(doc.window_end if doc else None), ""),
         ("Rolled back from", _fmt(doc.rolled_back_from if doc else None), ""),
         ("Ready", "yes" if snap.ready else "no", "" if snap.ready else "warn"),
+        _controller_row(snap),
     ]
     if snap.last_error:
         rows.append(
@@ -71,6 +74,13 @@ def _summary(snap: Snapshot, now: float, connected: bool | None) -> str:
         f'<tr><th>{name}</th><td class="{cls}">{value}</td></tr>' for name, value, cls in rows
     )
     return f"<table>{body}</table>"
+
+
+def _controller_row(snap: Snapshot) -> tuple[str, str, str]:
+    if snap.paused is None:
+        return ("Controller", "not paused", "")
+    p = snap.paused
+    return ("Controller", escape(display.paused_notice(p.reason, p.since)), "bad")
 
 
 def _constants(snap: Snapshot) -> str:
@@ -116,6 +126,9 @@ def _warnings(snap: Snapshot) -> str:
         for t, d in sorted(types.items())
         if d.saturated
     ]
+    incomplete = counts_warning(snap.doc)
+    if incomplete:
+        items.insert(0, f"<li>{escape(incomplete)}</li>")
     if not items:
         return ""
     return f'<div class="warn"><h2>Warnings</h2><ul>{"".join(items)}</ul></div>'

@@ -50,8 +50,16 @@ def connection(
             help="Root znode, instead of CD_ZK_ROOT (default /controllable-distribution).",
         ),
     ] = None,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help="Also show the ZooKeeper client's own warnings (connection retries).",
+        ),
+    ] = False,
 ) -> None:
-    ctx.obj = Connection(zk_hosts, zk_root)
+    ctx.obj = Connection(zk_hosts, zk_root, verbose)
 
 
 def main() -> None:

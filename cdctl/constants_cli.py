@@ -10,8 +10,8 @@ import typer
 
 from cdctl import operations
 from cdctl.context import JsonFlag, examples, say_error, with_store
-from services import tables
-from services.docstore import read_constants
+from services import display, tables
+from services.docstore import read_constants, read_paused
 from services.ledger import read_history
 from services.zk import ZkStore
 
@@ -38,7 +38,11 @@ def show(ctx: typer.Context, json: JsonFlag = False) -> None:
         if json:
             doc = None if read is None else read.doc.model_dump(mode="json", by_alias=True)
             print(orjson.dumps(doc).decode())
-        elif read is None:
+            return 0
+        paused = read_paused(store)
+        if paused is not None:
+            print(display.paused_notice(paused.reason, paused.since))
+        if read is None:
             print("no constants published yet")
         else:
             tables.print_table(tables.constants_table(read.doc, datetime.now(UTC)))
@@ -100,8 +104,9 @@ def rollback(
     ],
 ) -> None:
     def action(store: ZkStore) -> int:
-        new = operations.rollback(store, generation, say_error)
-        print(f"restored generation {generation} as generation {new}")
+        new = operations.rollback(store, generation, say_error, unchanged=print)
+        if new is not None:
+            print(f"restored generation {generation} as generation {new}")
         return 0
 
     with_store(ctx, action)

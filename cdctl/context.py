@@ -32,6 +32,7 @@ class Connection:
 
     zk_hosts: str | None = None
     zk_root: str | None = None
+    verbose: bool = False
 
 
 def say_error(message: str) -> None:
@@ -51,7 +52,7 @@ def with_store(ctx: typer.Context, action: Callable[[ZkStore], int]) -> None:
     conn = ctx.find_object(Connection) or Connection()
     try:
         settings = load(CommonSettings, zk_hosts=conn.zk_hosts, zk_root=conn.zk_root)
-        logs.configure("WARNING")
+        logs.configure("WARNING", libraries=logs.command_libraries(conn.verbose))
         store = ZkStore.from_settings(settings)
         with store.start():
             code = action(store)

@@ -1,13 +1,14 @@
-"""``cdctl controller pause | resume``."""
+"""``cdctl controller status | pause | resume``."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
+import orjson
 import typer
 
 from cdctl import operations
-from cdctl.context import examples, with_store
+from cdctl.context import JsonFlag, examples, with_store
 from services.errors import InvalidInputError
 from services.zk import ZkStore
 
@@ -58,3 +59,23 @@ def resume(ctx: typer.Context) -> None:
 def _print(message: str) -> int:
     print(message)
     return 0
+
+
+@app.command(
+    "status",
+    help=(
+        "Whether the controller is paused (since when, why), its last run and how it "
+        "ended (written, unchanged, paused, failed), and the constants in use."
+    ),
+    epilog=examples("cdctl controller status", "cdctl controller status --json | jq .paused"),
+)
+def status(ctx: typer.Context, json: JsonFlag = False) -> None:
+    def action(store: ZkStore) -> int:
+        report = operations.controller_status(store)
+        if json:
+            print(orjson.dumps(report).decode())
+        else:
+            print("\n".join(operations.status_lines(report)))
+        return 0
+
+    with_store(ctx, action)

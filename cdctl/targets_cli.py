@@ -10,7 +10,15 @@ from cdctl.context import JsonFlag, examples, with_store
 from services import tables
 from services.docstore import read_targets
 from services.documents import dump_document
-from services.target_edits import apply_edit, parse_assignments, set_targets, unset_targets
+from services.errors import InvalidInputError
+from services.settings import ControllerSettings, load
+from services.target_edits import (
+    apply_edit,
+    clear_overrides,
+    parse_assignments,
+    set_targets,
+    unset_targets,
+)
 from services.zk import ZkStore
 
 app = typer.Typer(
@@ -111,8 +119,82 @@ def set_(
     overrides = {name: v for name, v in (("gains", gains), ("bounds", bounds)) if v}
 
     def action(store: ZkStore) -> int:
-        edit = set_targets(policy, parse_assignments(assignments), overrides)
-        tables.print_table(tables.targets_table(apply_edit(store, edit)))
+        filled: dict[str, dict[str, float]] = {}
+        defaults = controller_defaults() if overrides else None
+        edit = set_targets(policy, parse_assignments(assignments), overrides, defaults, filled)
+        doc = apply_edit(store, edit)
+        for block, values in filled.items():
+            print(filled_note(policy, block, values))
+        tables.print_table(tables.targets_table(doc))
+        return 0
+
+    with_store(ctx, action)
+
+
+# The flag and the controller setting behind each field of an override block.
+_FIELDS = {
+    "gains": {k: (f"--{k}", f"CD_CONTROLLER_{k.upper()}") for k in ("kp", "ki", "kd")},
+    "bounds": {k: (f"--u-{k}", f"CD_CONTROLLER_U_{k.upper()}") for k in ("min", "max")},
+}
+
+
+def controller_defaults() -> dict[str, dict[str, float]]:
+    """The controller's defaults as this shell's settings give them (CD_CONTROLLER_*)."""
+    s = load(ControllerSettings)
+    return {
+        "gains": {"kp": s.controller_kp, "ki": s.controller_ki, "kd": s.controller_kd},
+        "bounds": {"min": s.controller_u_min, "max": s.controller_u_max},
+    }
+
+
+def filled_note(policy: str, block: str, values: dict[str, float]) -> str:
+    fields = _FIELDS[block]
+    given = ", ".join(f"{k}={v:g}" for k, v in values.items())
+    settings = ", ".join(fields[k][1] for k in values)
+    flags = "/".join(fields[k][0] for k in values)
+    return (
+        f"note: policy {policy} had no {block} override, so the {block} not given were filled "
+        f"in from the controller defaults: {given} ({settings}); give {flags} to choose others"
+    )
+
+
+@app.command(
+    "reset-overrides",
+    help=(
+        "Drop POLICY's gain and bound overrides (or only the gains, or only the bounds) so "
+        "the controller's defaults apply again; its targets are kept."
+    ),
+    epilog=examples(
+        "cdctl targets reset-overrides video_heavy",
+        "cdctl targets reset-overrides video_heavy --gains",
+    ),
+)
+def reset_overrides(
+    ctx: typer.Context,
+    policy: PolicyArg,
+    gains: Annotated[
+        bool, typer.Option("--gains", help="Drop only the gains (kp/ki/kd) override.")
+    ] = False,
+    bounds: Annotated[
+        bool, typer.Option("--bounds", help="Drop only the bounds (u-min/u-max) override.")
+    ] = False,
+) -> None:
+    blocks = [b for b, only in (("gains", gains), ("bounds", bounds)) if only] or [
+        "gains",
+        "bounds",
+    ]
+
+    def action(store: ZkStore) -> int:
+        entry = read_targets(store).doc.policies.get(policy)
+        if entry is None:
+            raise InvalidInputError("POLICY", f"no policy {policy!r} in targets")
+        present = [b for b in blocks if getattr(entry, b) is not None]
+        if not present:
+            print(f"policy {policy} has no {' or '.join(blocks)} override: nothing written")
+            return 0
+        doc = apply_edit(store, clear_overrides(policy, present))
+        print(f"policy {policy}: {' and '.join(present)} override dropped; defaults apply")
+        tables.print_table(tables.targets_table(doc))
         return 0
 
     with_store(ctx, action)

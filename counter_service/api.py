@@ -90,6 +90,16 @@ class StatusResponse(BaseModel):
     complete_through: int | None
     changelog_records_read: int
     changelog_records_skipped: int
+    changelog_gaps: int
+    restore: RestoreStatus | None
+    snapshots_written: int
+    snapshot_in_progress: bool
+
+
+class RestoreStatus(BaseModel):
+    records_read: int
+    seconds: float
+    from_snapshot: bool
 
 
 class Probe(BaseModel):
@@ -151,7 +161,12 @@ class _Collector(Collector):
         events.add_metric(["rejected"], status["events_rejected"])
         lag = GaugeMetricFamily("cd_counter_lag", "Source events not yet counted")
         lag.add_metric([], status["lag"])
-        return [events, lag]
+        gaps = CounterMetricFamily(
+            "cd_counter_changelog_gaps",
+            "Gaps found in the changelog (records gone under this instance)",
+        )
+        gaps.add_metric([], status["changelog_gaps"])
+        return [events, lag, gaps]
 
 
 def create_app(view: CounterView) -> FastAPI:

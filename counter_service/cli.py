@@ -3,8 +3,11 @@
 Settings are read here, once; SIGTERM/SIGINT stop gracefully (finish the batch,
 make its changelog records applied, commit, leave the group, deregister).
 Exit codes: 0 stopped cleanly, 1 a dependency failed (or the stop could not
-finish within ``CD_COUNTER_STOP_GRACE_SECONDS``), 2 bad settings, 3 local state
-cannot be rebuilt exactly (refusing to serve low counts).
+finish within ``CD_COUNTER_STOP_GRACE_SECONDS``), 2 bad settings (including an
+internal topic whose settings exact counting cannot use, or another live
+instance registered under ``CD_COUNTER_INSTANCE``), 3 local state cannot
+be rebuilt exactly (refusing to serve low counts), or a gap appeared in the
+changelog while running (the next start continues from a snapshot or rebuilds).
 
 The stop is bounded because its waits (flush, fence, commit, leaving the group,
 deregistering) have no useful end while the broker or ZooKeeper is unreachable,
@@ -21,8 +24,11 @@ import sys
 import threading
 from types import FrameType
 
+from counter_service.registry import RegistrationClashError
+from counter_service.restore import ChangelogGapError
 from counter_service.service import CounterService
 from counter_service.state import StateDamagedError
+from counter_service.topics import TopicMismatchError
 from services import logs
 from services.errors import CDError, InvalidInputError
 from services.settings import CounterSettings, load
@@ -72,9 +78,15 @@ def main(argv: list[str] | None = None) -> int:
         service.start()
         log.info("counter-service %s serving on %s", settings.counter_instance, settings.url)
         service.run()
+    except ChangelogGapError as exc:
+        log.error("stopping (exit 3): %s; start again to recover", exc)
+        return 3
     except StateDamagedError as exc:
         log.error("refusing to start: %s", exc)
         return 3
+    except (RegistrationClashError, TopicMismatchError) as exc:
+        log.error("refusing to start: %s", exc)
+        return 2
     except CDError as exc:
         if service.stopping.is_set():
             log.info("stopped during start-up: %s", exc)

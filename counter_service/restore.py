@@ -2,11 +2,24 @@
 
 Every instance follows every changelog partition (not only those of the source
 partitions it owns), so any one ready instance answers for all partitions.
-Restoring a new instance is the same loop started at offset 0: the time it
-takes is one replay of the changelog, nothing more.
+Restoring a new instance is the same loop started at the newest snapshot's
+positions (restorer.py), or at offset 0 when there is none.
 
 "Read to the end" is proved with fences (see changelog.py), never with the
-broker's high watermark, which Tansu may report below the data.
+broker's high watermark, which Tansu may report below the data. A fresh
+folder starts from a snapshot (snapshot.py, recovery.py), so a restore reads
+a bounded amount whatever the uptime.
+
+The follower never skips a gap: it reads with ``auto.offset.reset=error``, so
+an offset below the log's start (records deleted under it) is an error, not a
+silent jump; and because Tansu answers a fetch past the end with nothing
+rather than an error, it also produces a fence every ``END_CHECK_SECONDS``
+and compares the offset the broker gives it with the position it had read
+(a log that now ends before that position was recreated or lost data). Either
+makes the instance unhealthy and not ready (log line, ``changelog_gaps`` in
+the status, ``cd_counter_changelog_gaps_total``); the service then exits with
+code 3 and its next start continues from a snapshot or rebuilds from what the
+broker holds (recovery.py), never from a guess.
 
 ``complete_through`` (epoch s): for each source partition take the larger of
 the newest counted event time and the newest heartbeat, capped at the clock.
@@ -42,6 +55,12 @@ from services.timebuckets import floor_to
 log = logging.getLogger(__name__)
 
 SkipHandler = Callable[[Record], None]
+END_CHECK_SECONDS = 15.0
+_GAP_CODES = {KafkaError.OFFSET_OUT_OF_RANGE, KafkaError._AUTO_OFFSET_RESET}
+
+
+class ChangelogGapError(StateDamagedError):
+    """The changelog no longer holds what this instance has read or still needs to read."""
 
 
 @dataclass
@@ -50,6 +69,7 @@ class Fence:
 
     pending: set[tuple[int, int]]  # (changelog partition, token)
     done: threading.Event = field(default_factory=threading.Event)
+    offsets: dict[int, int] = field(default_factory=dict)  # changelog partition -> acked offset
 
     def wait(self, timeout: float) -> bool:
         return self.done.wait(timeout)
@@ -89,20 +109,14 @@ class ChangelogFollower:
         self.records_skipped = 0  # duplicates and zombies' records: exposed for operators
         self.source: str | None = None  # the impressions topic, whose marks we refresh
         self.source_highs: dict[int, int] = {}
+        self.gaps = 0  # gaps found in the changelog (exposed as a metric)
 
-    def check_complete(self) -> None:
-        """Refuse to start from a changelog that no longer holds what we have not read."""
-        for cpart in range(self.partitions):
-            low, _ = kafka.watermarks(self.consumer, self.topic, cpart)
-            position = self.state.positions.get(cpart, 0)
-            if low > position:
-                raise StateDamagedError(
-                    f"changelog {self.topic}/{cpart} starts at {low} but the state needs "
-                    f"offset {position}: the counts cannot be rebuilt exactly"
-                )
+    def lows(self) -> dict[int, int]:
+        return {
+            c: kafka.watermarks(self.consumer, self.topic, c)[0] for c in range(self.partitions)
+        }
 
     def start(self) -> None:
-        self.check_complete()
         assignment = [
             TopicPartition(self.topic, c, self.state.positions.get(c, 0))
             for c in range(self.partitions)
@@ -118,28 +132,69 @@ class ChangelogFollower:
             self._thread.join(timeout)
         self.consumer.close()
 
-    def fence(self, cpartitions: set[int]) -> Fence:
-        """Produce one fence per changelog partition; the result is set once all are read."""
+    def fence(self, cpartitions: set[int], *, check_end: bool = True) -> Fence:
+        """Produce one fence per changelog partition; the result is set once all are read.
+
+        ``check_end=False`` at start-up: there the caller compares the fences' offsets
+        with the state itself (recovery.py) instead of treating a short log as a gap."""
         items = {(c, next(self._tokens)) for c in cpartitions}
         waiter = Fence(set(items))
         with self._lock:
             self._fences.append(waiter)
-        for cpart, token in items:
-            record = changelog.fence(cpart, self.writer, token)
-            with kafka.translated(f"producing a fence to {self.topic}/{cpart}"):
-                self.producer.produce(self.topic, changelog.encode(record), partition=cpart)
-        self.producer.poll(0)
+        self._produce_fences(items, waiter.offsets, check_end)
         if not items:
             waiter.done.set()
         return waiter
 
+    def _produce_fences(
+        self, items: set[tuple[int, int]], offsets: dict[int, int], check_end: bool = True
+    ) -> None:
+        for cpart, token in items:
+            record = changelog.fence(cpart, self.writer, token)
+            read = self.state.positions.get(cpart, 0)  # before the fence exists: <= its offset
+
+            def delivered(
+                err: KafkaError | None, msg: Message, cpart: int = cpart, read: int = read
+            ) -> None:
+                if err is not None:  # a lost fence is produced again by whoever waits for it
+                    log.warning("fence to %s/%s not delivered: %s", self.topic, cpart, err.str())
+                    return
+                offsets[cpart] = msg.offset() or 0
+                if check_end and offsets[cpart] < read:
+                    self._gap(
+                        f"changelog {self.topic}/{cpart} now ends at offset {offsets[cpart]} but "
+                        f"this instance had read to {read}: the topic was recreated or lost records"
+                    )
+
+            with kafka.translated(f"producing a fence to {self.topic}/{cpart}"):
+                self.producer.produce(
+                    self.topic, changelog.encode(record), partition=cpart, on_delivery=delivered
+                )
+        self.producer.poll(0)
+
+    def _gap(self, message: str) -> None:
+        if self.failure is None:
+            self.gaps += 1
+            log.error(
+                "%s; not ready: the next start continues from a snapshot or rebuilds", message
+            )
+            self.failure = ChangelogGapError(message)
+
+    def _check_end(self) -> None:
+        """A fence per partition, nobody waits for it: its offset says where the log ends."""
+        self._produce_fences({(c, next(self._tokens)) for c in range(self.partitions)}, {})
+
     def _run(self) -> None:
         try:
             last_sweep = last_marks = 0.0
-            while not self._stop.is_set():
+            last_check = time.monotonic()
+            while not self._stop.is_set() and self.failure is None:
                 messages = self.consumer.consume(1000, 0.2)
                 if messages:
                     self._apply(messages)
+                if time.monotonic() - last_check >= END_CHECK_SECONDS:
+                    last_check = time.monotonic()
+                    self._check_end()
                 if self.clock() - last_marks >= 1.0:
                     last_marks = self.clock()
                     self._refresh_marks()
@@ -155,6 +210,13 @@ class ChangelogFollower:
         for msg in messages:
             error = msg.error()
             if error is not None:
+                if error.code() in _GAP_CODES:
+                    self._gap(
+                        f"changelog {self.topic}/{msg.partition()}: offset "
+                        f"{self.state.positions.get(msg.partition() or 0, 0)} is out of range "
+                        f"(records deleted under it): {error.str()}"
+                    )
+                    break
                 if error.code() != KafkaError._PARTITION_EOF:
                     raise UpstreamError(f"kafka: reading {self.topic} failed: {error.str()}")
                 continue

@@ -1,10 +1,13 @@
 """Wiring: topics, state (rebuilt when damaged), follower, processor, HTTP, registration.
 
 Start-up order matters for exactness: the state is opened (or moved aside and
-rebuilt when it cannot be trusted), the changelog is read through a fence on
+rebuilt when it cannot be trusted), the internal topics are checked
+(topics.py), the state is restored (restorer.py: from a snapshot when that
+saves work, rebuilt when its changelog is gone) and read through a fence on
 every changelog partition, and only then does the instance join the consumer
 group. ``/v1/counts`` answers 503 until that first fence is read, so a
-restoring instance never serves low counts.
+restoring instance never serves low counts. The owner of source partition 0
+writes a snapshot every ``CD_COUNTER_SNAPSHOT_SECONDS`` in a thread of its own.
 """
 
 from __future__ import annotations
@@ -19,13 +22,18 @@ from typing import Any
 
 import uvicorn
 from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient
 
+from counter_service import topics
 from counter_service.api import create_app
 from counter_service.events import Validator
+from counter_service.fetch_evidence import STATS_INTERVAL_MS, FetchEvidence
 from counter_service.processor import Processor, Topics
 from counter_service.progress import complete_through, lag
 from counter_service.registry import Registration
-from counter_service.restore import ChangelogFollower
+from counter_service.restore import ChangelogFollower, ChangelogGapError
+from counter_service.restorer import RestoreReport, Snapshotter, restore
+from counter_service.snapshot import SnapshotStore
 from counter_service.state import CounterState, StateDamagedError
 from services import kafka
 from services.errors import UpstreamError
@@ -42,10 +50,17 @@ def open_state(path: Path, meta: dict[str, Any], clock: Callable[[], float]) -> 
     try:
         return CounterState.open(path, meta)
     except StateDamagedError as exc:
-        aside = path.with_name(f"{path.name}.damaged-{int(clock())}")
-        log.error("local state unusable (%s); moving it to %s and rebuilding", exc, aside)
-        path.rename(aside)
-        return CounterState.open(path, meta)
+        return move_aside(path, meta, clock, str(exc))
+
+
+def move_aside(
+    path: Path, meta: dict[str, Any], clock: Callable[[], float], reason: str
+) -> CounterState:
+    """Keep an unusable folder for the operator (never delete counts) and start a fresh one."""
+    aside = path.with_name(f"{path.name}.damaged-{int(clock())}")
+    log.error("local state unusable (%s); moving it to %s and rebuilding", reason, aside)
+    path.rename(aside)
+    return CounterState.open(path, meta)
 
 
 class CounterService:
@@ -68,43 +83,74 @@ class CounterService:
         self.processor: Processor | None = None
         self.http: uvicorn.Server | None = None
         self.registration: Registration | None = None
+        self.restore_report: RestoreReport | None = None
+        self.snapshotter: Snapshotter | None = None
+        self._snapshotting: threading.Thread | None = None
+        self._last_snapshot = time.monotonic()
 
     # -- start-up -----------------------------------------------------------------
-    def _ensure_topics(self) -> None:
+    def _ensure_topics(self, admin: AdminClient) -> topics.TopicInfo:
+        """Create what is missing, then check what exists: refuse what exactness cannot use."""
         s = self.settings
         admin_parts = kafka.partitions_of(s.kafka_bootstrap, s.kafka_topic)
         kafka.ensure_topics(
             s.kafka_bootstrap,
             [
                 kafka.TopicSpec(s.dlq_topic, admin_parts or 1, s.counter_topic_replication),
-                kafka.TopicSpec(
+                *topics.specs(
                     s.changelog_topic,
+                    s.snapshot_topic,
                     s.counter_changelog_partitions,
                     s.counter_topic_replication,
-                    {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"},
                 ),
             ],
         )
-        actual = kafka.partitions_of(s.kafka_bootstrap, s.changelog_topic)
-        self.topics.changelog_partitions = actual or s.counter_changelog_partitions
+        for name in (s.changelog_topic, s.snapshot_topic):
+            topics.check_configs(name, topics.configs(admin, name))
+        snapshots = topics.describe(admin, s.snapshot_topic)
+        topics.check_partitions(s.snapshot_topic, snapshots.partitions, 1, "the counter")
+        info = topics.describe(admin, s.changelog_topic)
+        self.topics.changelog_partitions = info.partitions
+        return info
 
     def start(self) -> None:
         s = self.settings
-        self._ensure_topics()
-        meta = {
+        admin = AdminClient({"bootstrap.servers": s.kafka_bootstrap})
+        changelog = self._ensure_topics(admin)
+        self.state = open_state(s.counter_data_dir, self._meta(), self.clock)
+        topics.check_partitions(
+            s.changelog_topic,
+            changelog.partitions,
+            self.state.changelog_partitions(),
+            f"the local state in {s.counter_data_dir}",
+        )
+        producer = kafka.make_producer(kafka.producer_config(s.kafka_bootstrap))
+        self.follower = self._make_follower(self.state, producer)
+        self.processor = self._make_processor(self.follower, producer)
+        store = SnapshotStore(s.kafka_bootstrap, s.snapshot_topic, producer, self.writer)
+        self._start_http()
+        self._start_registration()  # refuses a name clash before restoring or joining
+        self._restore(store, changelog)
+        self.state = self.follower.state  # replaced if its changelog was gone
+        self.state.set_changelog_partitions(changelog.partitions)
+        self.snapshotter = Snapshotter(
+            lambda: self.follower.state,  # type: ignore[union-attr]
+            store,
+            admin,
+            changelog,
+            retention_seconds=s.counter_retention_hours * 3600,
+            bucket_seconds=s.counter_bucket_seconds,
+            clock=self.clock,
+        )
+        self.processor.subscribe()
+
+    def _meta(self) -> dict[str, Any]:
+        s = self.settings
+        return {
             "source": s.kafka_topic,
             "changelog": s.changelog_topic,
             "bucket_seconds": s.counter_bucket_seconds,
         }
-        self.state = open_state(s.counter_data_dir, meta, self.clock)
-        producer = kafka.make_producer(kafka.producer_config(s.kafka_bootstrap))
-        self.follower = self._make_follower(self.state, producer)
-        self.processor = self._make_processor(self.follower, producer)
-        self._start_http()
-        self.follower.start()
-        self._restore()
-        self.processor.subscribe()
-        self._start_registration()
 
     def _consumer(self, group: str, extra: dict[str, Any]) -> Consumer:
         s = self.settings
@@ -131,8 +177,10 @@ class CounterService:
 
     def _make_processor(self, follower: ChangelogFollower, producer: Producer) -> Processor:
         s = self.settings
+        evidence = FetchEvidence(s.kafka_topic, self.clock)
+        stats = {"statistics.interval.ms": STATS_INTERVAL_MS, "stats_cb": evidence.on_stats}
         return Processor(
-            self._consumer(s.counter_group_id, {"client.id": s.counter_instance}),
+            self._consumer(s.counter_group_id, {"client.id": s.counter_instance, **stats}),
             producer,
             follower,
             Validator(s.counter_bucket_seconds, s.counter_retention_hours * 3600 * 1000),
@@ -141,24 +189,50 @@ class CounterService:
             s.counter_batch_size,
             clock=self.clock,
             stopping=self.stopping,
+            evidence=evidence,
         )
 
-    def _restore(self) -> None:
-        assert self.follower is not None
-        began = time.monotonic()
-        waiter = self.follower.fence(set(range(self.topics.changelog_partitions)))
-        self.follower.producer.flush(30.0)
-        while not waiter.wait(1.0):
-            if self.follower.failure is not None or self.stopping.is_set():
-                raise UpstreamError("restore aborted") from self.follower.failure
-            if time.monotonic() - began > RESTORE_TIMEOUT:
-                raise UpstreamError(f"changelog not read to its end in {RESTORE_TIMEOUT}s")
-        self._restored.set()
-        log.info(
-            "restored %d changelog records in %.2fs",
-            self.follower.records_read,
-            time.monotonic() - began,
+    def _restore(self, store: SnapshotStore, changelog: topics.TopicInfo) -> None:
+        assert self.follower is not None and self.state is not None
+        path, meta = self.settings.counter_data_dir, self._meta()
+
+        def reopen(reason: str) -> CounterState:
+            assert self.state is not None
+            self.state.close()
+            self.state = move_aside(path, meta, self.clock, reason)
+            return self.state
+
+        self.restore_report = restore(
+            self.follower,
+            store,
+            changelog.topic_id,
+            reopen,
+            timeout=RESTORE_TIMEOUT,
+            aborted=self.stopping.is_set,
         )
+        self._restored.set()
+
+    def _maybe_snapshot(self) -> None:
+        """The owner of source partition 0 snapshots every period, off the consume loop."""
+        assert self.processor is not None
+        period = self.settings.counter_snapshot_seconds
+        busy = self._snapshotting is not None and self._snapshotting.is_alive()
+        if busy or time.monotonic() - self._last_snapshot < period:
+            return
+        self._last_snapshot = time.monotonic()
+        if 0 not in self.processor.owned or not self.ready()[0] or self.snapshotter is None:
+            return
+        self._snapshotting = threading.Thread(
+            target=self._snapshot, args=(self.snapshotter,), name="snapshot", daemon=True
+        )
+        self._snapshotting.start()
+
+    @staticmethod
+    def _snapshot(snapshotter: Snapshotter) -> None:
+        try:
+            snapshotter.take()
+        except Exception:  # the next period tries again; a half-written snapshot is ignored
+            log.exception("writing a snapshot failed")
 
     def _start_http(self) -> None:
         s = self.settings
@@ -180,6 +254,7 @@ class CounterService:
         store = ZkStore.from_settings(s)
         store.start_async()
         self.registration = Registration(store, s.counter_instance, s.url)
+        self.registration.check_clash(s.zk_timeout_seconds)
 
     # -- running ------------------------------------------------------------------
     def run(self) -> None:
@@ -191,8 +266,12 @@ class CounterService:
                 last_check = time.monotonic()
                 if self.ready()[0]:
                     self.registration.ensure()
-                if self.follower is not None and self.follower.failure is not None:
-                    raise UpstreamError("changelog follower failed") from self.follower.failure
+                self._maybe_snapshot()
+                failure = self.follower.failure if self.follower is not None else None
+                if isinstance(failure, ChangelogGapError):
+                    raise failure
+                if failure is not None:
+                    raise UpstreamError("changelog follower failed") from failure
 
     def stop(self) -> None:
         """Finish the batch, make our records applied, commit, leave the group, deregister."""
@@ -203,6 +282,8 @@ class CounterService:
             self.registration.store.stop()
         if self.follower is not None:
             self.follower.stop()
+        if self._snapshotting is not None:
+            self._snapshotting.join(10.0)  # it reads the state we are about to close
         if self.http is not None:
             self.http.should_exit = True
         if self.state is not None:
@@ -276,4 +357,8 @@ class CounterService:
             "complete_through": self.complete_through(),
             "changelog_records_read": self.follower.records_read,
             "changelog_records_skipped": self.follower.records_skipped,
+            "changelog_gaps": self.follower.gaps,
+            "restore": self.restore_report.to_json() if self.restore_report else None,
+            "snapshots_written": self.snapshotter.taken if self.snapshotter else 0,
+            "snapshot_in_progress": bool(self.snapshotter and self.snapshotter.writing),
         }

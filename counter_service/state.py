@@ -8,6 +8,7 @@ Keys (all big-endian so byte order is numeric order):
 - ``T``                                   totals: counted, rejected
 - ``G`` + group                           a group that has ever been counted
 - ``C`` + group + NUL + bucket(8) + type  count
+- ``N``                                   changelog partition count the state was built on
 
 One :meth:`CounterState.apply` is one RocksDB write batch holding the counts,
 the source offsets they cover and the changelog position they came from, so
@@ -29,6 +30,7 @@ from rocksdict import Options, Rdict, WriteBatch
 
 from counter_service import changelog
 from counter_service.changelog import Record
+from counter_service.snapshot import Contents, Count, Footer
 from services.errors import CDError
 
 log = logging.getLogger(__name__)
@@ -127,6 +129,59 @@ class CounterState:
         totals = self.db.get(b"T")
         if totals is not None:
             self.counted, self.rejected = _TOTALS.unpack(totals)
+
+    def changelog_partitions(self) -> int | None:
+        """The changelog partition count this folder was built on (None: not yet recorded)."""
+        stored = self.db.get(b"N")
+        return None if stored is None else _I64.unpack(stored)[0]
+
+    def set_changelog_partitions(self, count: int) -> None:
+        self.db.put(b"N", _I64.pack(count))
+
+    def contents(self, cutoff_bucket: int) -> Contents:
+        """Everything a snapshot holds, read from one RocksDB snapshot (one applied prefix).
+
+        Counts of buckets before ``cutoff_bucket`` (past the retention) are left out."""
+        snap = self.db.snapshot()
+        positions = {_U32.unpack(k[1:])[0]: _I64.unpack(v)[0] for k, v in _scan(snap, b"L", b"L")}
+        parts = [(_U32.unpack(k[1:])[0], *_PART.unpack(v)) for k, v in _scan(snap, b"P", b"P")]
+        groups = [k[1:].decode() for k, _ in _scan(snap, b"G", b"G")]
+        totals = next((v for k, v in _scan(snap, b"T", b"T") if k == b"T"), None)
+        counted, rejected = _TOTALS.unpack(totals) if totals is not None else (0, 0)
+
+        def counts() -> Iterator[Count]:
+            for group in groups:
+                prefix = _group_prefix(group)
+                for key, value in _scan(snap, prefix + _I64.pack(cutoff_bucket), prefix):
+                    body = key[len(prefix) :]
+                    n = _I64.unpack(value)[0]
+                    if n:
+                        yield group, _I64.unpack(body[:8])[0], body[8:].decode(), n
+
+        return Contents(positions, parts, counted, rejected, groups, counts())
+
+    def load(self, footer: Footer, counts: Iterable[Count]) -> None:
+        """Replace the whole state by a snapshot's, in one write batch (atomic under kill -9)."""
+        batch = WriteBatch(raw_mode=True)
+        for first, last in ((b"C", b"D"), (b"G", b"H"), (b"L", b"M"), (b"P", b"Q")):
+            batch.delete_range(first, last)
+        for group, bucket, kind, n in counts:
+            batch.put(_count_key(group, bucket, kind), _I64.pack(n))
+        for group in footer.groups:
+            batch.put(b"G" + group.encode(), b"")
+        for cpart, position in footer.positions.items():
+            batch.put(b"L" + _U32.pack(cpart), _I64.pack(position))
+        for number, next_offset, max_ts, idle_ms in footer.partitions:
+            batch.put(b"P" + _U32.pack(number), _PART.pack(next_offset, max_ts, idle_ms))
+        batch.put(b"T", _TOTALS.pack(footer.counted, footer.rejected))
+        batch.put(b"N", _I64.pack(footer.changelog_partitions))
+        try:
+            self.db.write(batch)
+        except Exception as exc:
+            raise StateDamagedError(f"loading a snapshot into {self.path} failed: {exc}") from exc
+        self.partitions, self.positions = {}, {}
+        self.known_groups = set()
+        self._load()
 
     def close(self) -> None:
         try:

@@ -1,7 +1,10 @@
 """``pid-controller run | schedule | explain`` (contract section 5).
 
 Exit codes: 0 written, unchanged, paused or dry run; 1 the step could not be
-done (counts or targets unreadable, ZooKeeper down): nothing was written.
+done (counts or targets unreadable, ZooKeeper down): nothing was written;
+2 a usage error (a bad flag or value, or ``--at`` naming a window that has not
+ended), as for cdctl; 3 the connection to ZooKeeper was lost during the write
+and reading back failed: it may or may not be written.
 """
 
 from __future__ import annotations
@@ -19,15 +22,21 @@ from types import FrameType
 
 import orjson
 
-from pid_controller.runner import ControllerConfig, RunResult, run_once
+from pid_controller.decide import OutcomeUnknownError, RunResult
+from pid_controller.predictive import PredictiveSettings
+from pid_controller.recorded import run_recorded
+from pid_controller.run_metrics import RunPusher
+from pid_controller.runner import ControllerConfig, WindowNotEndedError
 from pid_controller.schedule import schedule
 from pid_controller.step import Bounds, Gains
-from services import logs, tables
-from services.docstore import read_constants
+from services import display, logs, tables
+from services.docstore import read_constants, read_paused
 from services.errors import CDError, InvalidInputError
 from services.settings import ControllerSettings, load
 from services.timebuckets import parse_time
 from services.zk import ZkStore
+
+EXIT_CODES: dict[type[CDError], int] = {WindowNotEndedError: 2, OutcomeUnknownError: 3}
 
 
 def config_from(settings: ControllerSettings, interval: int | None = None) -> ControllerConfig:
@@ -39,6 +48,13 @@ def config_from(settings: ControllerSettings, interval: int | None = None) -> Co
         max_wait=settings.controller_max_wait_seconds,
         counter_urls=settings.counter_url_list,
         writer=f"pid-controller@{socket.gethostname()}:{os.getpid()}",
+        mode=settings.controller_mode,
+        predictive=PredictiveSettings(
+            min_samples=settings.controller_min_samples,
+            default_slots=settings.controller_default_slots,
+            sample_cap=settings.controller_sample_cap,
+            min_impressions=settings.controller_min_impressions,
+        ),
     )
 
 
@@ -52,9 +68,32 @@ def _print_result(result: RunResult, dry_run: bool) -> None:
         )
 
 
+def _moment(value: str) -> datetime:
+    """``--at``: refused by the parser (exit 2, with the usage line) when unreadable."""
+    try:
+        return datetime.fromtimestamp(parse_time(value, "--at"), UTC)
+    except InvalidInputError as exc:
+        raise argparse.ArgumentTypeError(exc.problem) from exc
+
+
+def _seconds(value: str) -> int:
+    try:
+        seconds = int(value)
+    except ValueError:
+        seconds = 0
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive number of seconds")
+    return seconds
+
+
 def _run(store: ZkStore, settings: ControllerSettings, args: argparse.Namespace) -> int:
-    at = datetime.fromtimestamp(parse_time(args.at, "--at"), UTC) if args.at else None
-    result = run_once(store, config_from(settings), at=at, dry_run=args.dry_run)
+    """Connects by itself: not reaching ZooKeeper is a failed run, pushed as such."""
+
+    def step() -> RunResult:
+        with store.start():
+            return run_recorded(store, config_from(settings), at=args.at, dry_run=args.dry_run)
+
+    result = RunPusher(settings.pushgateway_url).step(step)
     _print_result(result, args.dry_run)
     return 0
 
@@ -69,8 +108,9 @@ def _schedule(store: ZkStore, settings: ControllerSettings, args: argparse.Names
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    pusher = RunPusher(settings.pushgateway_url)
     schedule(
-        lambda moment: run_once(store, config, at=moment, sleep=stop.wait),
+        lambda moment: pusher.step(lambda: run_recorded(store, config, at=moment, sleep=stop.wait)),
         config.interval,
         settings.controller_delay_seconds,
         stop,
@@ -80,6 +120,9 @@ def _schedule(store: ZkStore, settings: ControllerSettings, args: argparse.Names
 
 
 def _explain(store: ZkStore, _: ControllerSettings, __: argparse.Namespace) -> int:
+    paused = read_paused(store)
+    if paused is not None:
+        print(display.paused_notice(paused.reason, paused.since))
     read = read_constants(store)
     if read is None:
         print("no constants published yet")
@@ -88,19 +131,62 @@ def _explain(store: ZkStore, _: ControllerSettings, __: argparse.Namespace) -> i
     return 0
 
 
+def _verbose_flag(parser: argparse.ArgumentParser, default: object = argparse.SUPPRESS) -> None:
+    """``-v`` before or after the command (a command's copy leaves the default alone)."""
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=default,
+        help="also show the ZooKeeper and HTTP clients' logs",
+    )
+
+
+DESCRIPTION = """The controller: reads the targets and a window's counts, computes one
+constant per policy and content type, and publishes them to ZooKeeper for the blenders."""
+EPILOG = """examples:
+  pid-controller run                      the last full window (what cron runs)
+  pid-controller run --at 2026-11-22T15:00:00Z --dry-run
+                                          what that window would publish; writes nothing
+  pid-controller schedule                 a step at every window boundary, until stopped
+  pid-controller explain                  the constants in use, and why
+
+exit codes: 0 written, unchanged, paused or dry run; 1 the step could not be done
+(counts, targets or ZooKeeper unreadable): nothing written; 2 bad command line.
+With CD_PUSHGATEWAY_URL set, run and schedule push their run metrics there."""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pid-controller", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="pid-controller",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _verbose_flag(parser, False)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="one step for one window")
-    run.add_argument("--at", help="ISO time; the window ending at it (default: last full window)")
+    _verbose_flag(run)
+    run.add_argument(
+        "--at",
+        type=_moment,
+        metavar="ISO_TIME",
+        help="ISO time with zone; the window ending at it (default: last full window)",
+    )
     run.add_argument("--dry-run", action="store_true", help="print, write nothing")
     run.set_defaults(handler=_run)
     sched = sub.add_parser("schedule", help="run at every interval boundary until stopped")
+    _verbose_flag(sched)
     sched.add_argument(
-        "--interval", type=int, help="seconds (default CD_CONTROLLER_INTERVAL_SECONDS)"
+        "--interval",
+        type=_seconds,
+        metavar="SECONDS",
+        help="seconds (default CD_CONTROLLER_INTERVAL_SECONDS)",
     )
     sched.set_defaults(handler=_schedule)
-    sub.add_parser("explain", help="table of the constants and why").set_defaults(handler=_explain)
+    explain = sub.add_parser("explain", help="table of the constants and why")
+    _verbose_flag(explain)
+    explain.set_defaults(handler=_explain)
     return parser
 
 
@@ -108,15 +194,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load(ControllerSettings)
-        logs.configure(settings.log_level, json=settings.log_json)
-        if getattr(args, "interval", None) is not None and args.interval <= 0:
-            raise InvalidInputError("--interval", "must be a positive number of seconds")
+        libraries = logs.command_libraries(args.verbose)
+        logs.configure(settings.log_level, json=settings.log_json, libraries=libraries)
         store = ZkStore.from_settings(settings)
+        if args.handler is _run:
+            return int(_run(store, settings, args))
         with store.start():
             return int(args.handler(store, settings, args))
     except CDError as exc:
         print(f"pid-controller: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_CODES.get(type(exc), 1)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # wrk: the load generator of bench/blender.py.
-APT_PACKAGES=(zookeeper kcat docker-compose chromium wrk)
+APT_PACKAGES=(zookeeper kcat docker-compose chromium prometheus prometheus-pushgateway wrk)
 PYTHON=${PYTHON:-python3}
 VENV=.venv
 

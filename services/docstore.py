@@ -36,8 +36,9 @@ def read_targets(store: ZkStore) -> Read[TargetsDocument]:
     return Read(parse_stored(TargetsDocument, store.paths.targets, node.data), node)
 
 
-def write_targets(store: ZkStore, doc: TargetsDocument, expected: Versioned | None) -> None:
-    store.put(store.paths.targets, dump_document(doc, drop_none=True), expected)
+def write_targets(store: ZkStore, doc: TargetsDocument, expected: Versioned | None) -> int:
+    """Version-checked (created when ``expected`` is None); returns the new version."""
+    return store.put(store.paths.targets, dump_document(doc, drop_none=True), expected)
 
 
 def read_constants(store: ZkStore) -> Read[ConstantsDocument] | None:

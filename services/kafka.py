@@ -91,9 +91,13 @@ class TopicSpec:
 
 
 def topic_partitions(admin: AdminClient, topic: str, timeout: float = 10.0) -> int | None:
-    """How many partitions ``topic`` has, or None when it does not exist."""
+    """How many partitions ``topic`` has, or None when it does not exist.
+
+    Asks for every topic, not for ``topic`` by name: a request naming a missing topic
+    lets the broker create it with its defaults (Tansu does: 4 partitions, no settings),
+    which would leave ``ensure_topics`` nothing to create."""
     with translated(f"reading metadata of {topic}"):
-        meta = admin.list_topics(topic=topic, timeout=timeout)
+        meta = admin.list_topics(timeout=timeout)
     info = meta.topics.get(topic)
     if info is None or info.error is not None or not info.partitions:
         return None

@@ -21,7 +21,20 @@ class _JsonFormatter(logging.Formatter):
         return orjson.dumps(entry, default=str).decode()
 
 
-def configure(level: str = "INFO", *, json: bool = False) -> None:
+# Clients whose own log lines say how they work, not what the command did: a
+# connection retry, every HTTP request. Servers keep their warnings in the log file.
+LIBRARIES = ("kazoo", "httpx", "httpcore")
+SILENT = logging.CRITICAL + 1
+
+
+def configure(
+    level: str = "INFO", *, json: bool = False, libraries: str | int = logging.WARNING
+) -> None:
+    """Root logger at ``level``; the clients in LIBRARIES at ``libraries`` or higher.
+
+    Commands pass ``libraries=SILENT`` unless the user asked for ``-v``: their own
+    errors say what failed (naming hosts and time-outs), library chatter does not.
+    """
     handler = logging.StreamHandler(sys.stderr)
     if json:
         handler.setFormatter(_JsonFormatter())
@@ -30,4 +43,11 @@ def configure(level: str = "INFO", *, json: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    logging.getLogger("kazoo").setLevel(max(logging.WARNING, root.level))
+    floor = logging.getLevelName(libraries) if isinstance(libraries, str) else libraries
+    for name in LIBRARIES:
+        logging.getLogger(name).setLevel(max(floor, root.level))
+
+
+def command_libraries(verbose: bool) -> int:
+    """The library level for a command: everything at the command's level with ``-v``."""
+    return logging.NOTSET if verbose else SILENT

@@ -63,6 +63,10 @@ class WindowSamples:
 
     by_group: dict[str, list[SampledRequest]] = field(default_factory=dict)
     skipped: int = 0  # records that were not samples (counted, never fatal)
+    # Samples of the window per group before a reader's cap (a group absent here
+    # was not capped: its list is all there was). Folding capped groups into one
+    # policy must weight each by this, or a small group would be over-represented.
+    seen: dict[str, int] = field(default_factory=dict)
 
 
 class SamplesUnavailableError(UpstreamError):

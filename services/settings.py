@@ -34,6 +34,7 @@ class CommonSettings(BaseSettings):
     kafka_bootstrap: str = "localhost:9092"
     kafka_topic: str = "homefeed.impressions"
     dlq_topic: str = "homefeed.impressions.dlq"
+    samples_topic: str = "homefeed.blend-samples"
     log_level: str = "INFO"
     log_json: bool = False
 
@@ -64,6 +65,15 @@ class BlenderSettings(CommonSettings):
     blender_max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     blender_cache_path: Path = Path("./data/blender/constants.cache.json")
     blender_workers: int = Field(default=1, ge=1, le=64)
+    # Candidate sampling (contract section 10); either at 0 turns it off.
+    blender_sample_rate: float = Field(default=0.01, ge=0, le=1, allow_inf_nan=False)
+    blender_samples_per_second: float = Field(default=20.0, ge=0, allow_inf_nan=False)
+    # Internals: samples waiting for the sender thread (more are dropped), the
+    # samples topic's partitions when the blender creates it, how long a stop
+    # may spend flushing.
+    blender_samples_queue: int = Field(default=1000, ge=1)
+    blender_samples_partitions: int = Field(default=3, ge=1)
+    blender_samples_stop_seconds: float = Field(default=5.0, ge=0, allow_inf_nan=False)
 
 
 class CounterSettings(CommonSettings):
@@ -83,12 +93,19 @@ class CounterSettings(CommonSettings):
     counter_batch_size: int = Field(default=10_000, ge=1, le=1_000_000)
     counter_fetch_backoff_ms: int = Field(default=10, ge=0)
     counter_allowed_lateness_seconds: int = Field(default=5, ge=0)
+    # A snapshot of the live counts every so often bounds a fresh instance's restore
+    # to one snapshot plus the changelog written since (counter_service/snapshot.py).
+    counter_snapshot_seconds: float = Field(default=3600.0, gt=0)
     # Under Kubernetes' default 30 s grace period, so the service leaves by itself.
     counter_stop_grace_seconds: float = Field(default=25.0, gt=0)
 
     @property
     def changelog_topic(self) -> str:
         return self.counter_changelog_topic or f"{self.kafka_topic}.counter-changelog"
+
+    @property
+    def snapshot_topic(self) -> str:
+        return f"{self.changelog_topic}.snapshots"
 
     @property
     def url(self) -> str:
@@ -113,7 +130,21 @@ class ControllerSettings(CommonSettings):
     controller_min_impressions: int = Field(default=1000, ge=0)
     controller_max_wait_seconds: float = Field(default=300.0, ge=0)
     controller_delay_seconds: float = Field(default=30.0, ge=0)
+    # Contract section 10: solve on candidate samples, or the PID step alone.
+    controller_mode: Literal["predictive", "pid"] = "predictive"
+    controller_min_samples: int = Field(default=50, ge=1)
+    controller_default_slots: int = Field(default=25, ge=1)
+    # Samples a window holds per policy (a uniform subsample beyond it): bounds memory and time.
+    controller_sample_cap: int = Field(default=5000, ge=1)
     counter_urls: str = ""
+    # Where `run` and `schedule` push their run metrics; unset: no push.
+    pushgateway_url: str | None = None
+    # Reading the window's candidate samples (pid_controller.samples_source): at most
+    # this many per experiment group (a uniform reservoir beyond), how late a
+    # sample may arrive after the window, how long the read may take in all.
+    controller_max_samples: int = Field(default=2000, ge=1)
+    controller_samples_grace_seconds: float = Field(default=10.0, ge=0, allow_inf_nan=False)
+    controller_samples_timeout_seconds: float = Field(default=30.0, gt=0, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _check_bounds(self) -> ControllerSettings:

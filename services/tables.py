@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 from rich.console import Console
 from rich.table import Table
 
+from services import display
+from services.doc_warnings import counts_warning
 from services.documents import ConstantsDocument, TargetsDocument
 
-
-def _fmt(value: float | None, digits: int = 4) -> str:
-    return "-" if value is None else f"{value:.{digits}g}"
+_fmt = display.number
 
 
 def targets_table(doc: TargetsDocument) -> Table:
@@ -22,7 +22,7 @@ def targets_table(doc: TargetsDocument) -> Table:
         gains = f"{entry.gains.kp}/{entry.gains.ki}/{entry.gains.kd}" if entry.gains else "default"
         bounds = f"[{entry.bounds.min}, {entry.bounds.max}]" if entry.bounds else "default"
         for type_name, share in sorted(entry.targets.items()):
-            table.add_row(policy, type_name, f"{share:.2%}", gains, bounds)
+            table.add_row(policy, type_name, display.share(share), gains, bounds)
     return table
 
 
@@ -44,7 +44,14 @@ def constants_table(doc: ConstantsDocument, now: datetime) -> Table:
     )
     if doc.rolled_back_from is not None:
         title += f", rolled back from generation {doc.rolled_back_from}"
-    table = Table(title=title, title_justify="left")
+    warning = counts_warning(doc)
+    table = Table(
+        title=title,
+        title_justify="left",
+        caption=f"WARNING: {warning}" if warning else None,
+        caption_justify="left",
+        caption_style="bold yellow",
+    )
     left = ("policy", "type", "saturated", "skipped")
     for col in ("policy", "type", "constant", "target", "share", "error", "P", "I", "D", *left[2:]):
         table.add_column(col, justify="left" if col in left else "right")
@@ -58,9 +65,9 @@ def constants_table(doc: ConstantsDocument, now: datetime) -> Table:
             table.add_row(
                 policy,
                 type_name,
-                f"{u:+.4f}",
-                _fmt(d.target if d else None),
-                _fmt(d.share if d else None),
+                display.signed(u),
+                display.share(d.target if d else None),
+                display.share(d.share if d else None),
                 _fmt(d.error if d else None),
                 _fmt(d.p if d else None),
                 _fmt(d.i if d else None),

@@ -9,7 +9,7 @@ anything is written, so ZooKeeper is never left half-edited.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from services.docstore import read_targets, write_targets
@@ -44,15 +44,46 @@ def parse_assignments(items: Sequence[str]) -> dict[str, float]:
     return shares
 
 
-def set_targets(policy: str, shares: dict[str, float], overrides: dict[str, Any]) -> Edit:
-    """An edit adding or replacing ``shares`` (and gains/bounds overrides) of ``policy``."""
+def set_targets(
+    policy: str,
+    shares: dict[str, float],
+    overrides: dict[str, Any],
+    defaults: Mapping[str, Mapping[str, float]] | None = None,
+    filled: dict[str, dict[str, float]] | None = None,
+) -> Edit:
+    """An edit adding or replacing ``shares`` (and gains/bounds overrides) of ``policy``.
+
+    An override block needs all its fields (``kp``, ``ki``, ``kd``; ``min``, ``max``).
+    Given in part for a policy that has no such block yet, the rest comes from
+    ``defaults`` (the controller's settings), and ``filled`` receives what was filled in,
+    so the command can say so.
+    """
     check_name(policy, "POLICY")
 
     def edit(data: dict[str, Any]) -> None:
+        if filled is not None:
+            filled.clear()  # a retried edit starts again from what it re-read
         entry = data["policies"].setdefault(policy, {"targets": {}})
         entry["targets"].update(shares)
         for block, values in overrides.items():
-            entry[block] = {**(entry.get(block) or {}), **values}
+            merged = {**(entry.get(block) or {}), **values}
+            missing = {k: v for k, v in (defaults or {}).get(block, {}).items() if k not in merged}
+            if missing and filled is not None:
+                filled[block] = missing
+            entry[block] = {**missing, **merged}
+
+    return edit
+
+
+def clear_overrides(policy: str, blocks: Sequence[str]) -> Edit:
+    """An edit dropping ``policy``'s ``gains`` and/or ``bounds`` blocks: the defaults apply."""
+
+    def edit(data: dict[str, Any]) -> None:
+        entry = data["policies"].get(policy)
+        if entry is None:
+            raise InvalidInputError("POLICY", f"no policy {policy!r} in targets")
+        for block in blocks:
+            entry.pop(block, None)
 
     return edit
 

@@ -85,6 +85,10 @@ class Paths:
         return f"{self.internal}/controller-lock"
 
     @property
+    def last_run(self) -> str:
+        return f"{self.internal}/last-run"
+
+    @property
     def history(self) -> str:
         return f"{self.internal}/history"
 
@@ -96,6 +100,7 @@ class Paths:
 class Versioned:
     data: bytes
     version: int
+    owner: int = 0  # the session owning an ephemeral node (ephemeralOwner), else 0
 
 
 @dataclass(frozen=True)
@@ -174,6 +179,7 @@ class ZkStore:
         client: KazooClient | None = None,
     ) -> None:
         self.paths = Paths(root)
+        self.hosts = hosts
         self.timeout = timeout
         self.acl = acl_for(auth)
         auth_data = [("digest", auth)] if auth else None
@@ -187,6 +193,8 @@ class ZkStore:
             command_retry=KazooRetry(max_tries=3, delay=0.1, max_delay=1.0),
         )
         self._stopping = False
+        self._was_connected = False
+        self._waited_for_connection = False
         self.client.add_listener(self._on_state)
 
     @classmethod
@@ -208,11 +216,25 @@ class ZkStore:
         elif state == KazooState.LOST:
             log.error("zookeeper session lost; ephemeral nodes and watches are gone")
         else:
-            log.info("zookeeper connected")
+            # A command's first connection (start() waited for it) is not news; a
+            # server's background connection (start_async) and every later one are.
+            first, self._was_connected = not self._was_connected, True
+            quiet = first and self._waited_for_connection
+            log.log(logging.DEBUG if quiet else logging.INFO, "zookeeper connected")
 
     def start(self, timeout: float | None = None) -> ZkStore:
-        with translated("/"):
-            self.client.start(timeout=timeout or self.timeout)
+        """Connect, or StoreUnavailableError naming the hosts and the time waited."""
+        wait = timeout or self.timeout
+        self._waited_for_connection = True
+        try:
+            self.client.start(timeout=wait)
+        except KazooTimeoutError as exc:  # kazoo has stopped its own retries by now
+            raise StoreUnavailableError(
+                f"ZooKeeper not reachable at {self.hosts} within {wait:g} s "
+                "(CD_ZK_HOSTS, CD_ZK_TIMEOUT_SECONDS)"
+            ) from exc
+        except KazooException as exc:
+            raise _translate(exc, "/") from exc
         return self
 
     def start_async(self) -> None:
@@ -237,6 +259,12 @@ class ZkStore:
     def connected(self) -> bool:
         return bool(self.client.connected)
 
+    @property
+    def session_id(self) -> int | None:
+        """This session's id (what ZooKeeper stores as ``ephemeralOwner``), None if none yet."""
+        client_id = self.client.client_id
+        return int(client_id[0]) if client_id else None
+
     def read(self, path: str, watch: Callable[[Any], None] | None = None) -> Versioned | None:
         """The node's bytes and version, or None when it does not exist."""
         with translated(path):
@@ -244,7 +272,7 @@ class ZkStore:
                 data, stat = self.client.get(path, watch=watch)
             except NoNodeError:
                 return None
-        return Versioned(data or b"", stat.version)
+        return Versioned(data or b"", stat.version, stat.ephemeralOwner)
 
     def children(self, path: str) -> list[str]:
         with translated(path):
@@ -271,12 +299,12 @@ class ZkStore:
         with translated(path):
             self.client.delete(path, version=version)
 
-    def put(self, path: str, data: bytes, expected: Versioned | None) -> None:
-        """Create when ``expected`` is None, else a version-checked set."""
+    def put(self, path: str, data: bytes, expected: Versioned | None) -> int:
+        """Create when ``expected`` is None, else a version-checked set; the new version."""
         if expected is None:
             self.create(path, data)
-        else:
-            self.set(path, data, expected.version)
+            return 0
+        return self.set(path, data, expected.version)
 
     @contextmanager
     def lock(self, path: str, identifier: str, timeout: float) -> Iterator[None]:

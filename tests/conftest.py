@@ -44,7 +44,8 @@ def zk_root() -> str:
 
 @pytest.fixture
 def store(zk: ZooKeeperServer, zk_root: str) -> Iterator[ZkStore]:
-    s = ZkStore(zk.hosts, zk_root, timeout=5.0).start()
+    # Generous: a loaded machine (a JVM warming up beside other work) can take seconds.
+    s = ZkStore(zk.hosts, zk_root, timeout=20.0).start()
     yield s
     s.stop()
 

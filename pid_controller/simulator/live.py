@@ -43,8 +43,10 @@ from pid_controller.simulator.scenario import Scenario
 from pid_controller.simulator.traffic import SimulatedTraffic, draw_chunk
 from pid_controller.step import PolicyConfig, PolicyCounts, PolicyStep, TypeState, TypeStep
 from services import kafka
+from services.docstore import read_targets, write_targets
+from services.documents import TargetsDocument, validate_document
 from services.errors import CDError, InvalidInputError, UpstreamError
-from services.target_edits import apply_edit
+from services.samples import WindowSamples
 from services.timebuckets import iso, last_full_window_end
 from services.zk import ZkStore
 
@@ -60,6 +62,7 @@ class Endpoints:
     zk_hosts: str
     zk_root: str
     zk_auth: str | None = None
+    zk_timeout: float = 10.0
 
 
 def wait_until(what: str, check: Any, timeout: float, interval: float = 0.05) -> Any:
@@ -129,15 +132,49 @@ def blender_generation(blender_url: str) -> int | None:
     return generation if isinstance(generation, int) else None
 
 
-def _targets_document(configs: Mapping[str, PolicyConfig]) -> dict[str, Any]:
+def targets_document(configs: Mapping[str, PolicyConfig], loop: LoopSettings) -> TargetsDocument:
+    """The scenario's targets, with gains and bounds only where the scenario overrides
+    the loop's: the loop's own go to the controller process as its settings, so no
+    override the operator did not ask for is left in the stack's targets."""
     policies: dict[str, Any] = {}
     for name, c in configs.items():
-        policies[name] = {
-            "targets": dict(c.targets),
-            "gains": {"kp": c.gains.kp, "ki": c.gains.ki, "kd": c.gains.kd},
-            "bounds": {"min": c.bounds.lo, "max": c.bounds.hi},
-        }
-    return {"schema": 1, "policies": policies}
+        entry: dict[str, Any] = {"targets": dict(c.targets)}
+        if c.gains != loop.gains:
+            entry["gains"] = {"kp": c.gains.kp, "ki": c.gains.ki, "kd": c.gains.kd}
+        if c.bounds != loop.bounds:
+            entry["bounds"] = {"min": c.bounds.lo, "max": c.bounds.hi}
+        policies[name] = entry
+    return validate_document(TargetsDocument, {"schema": 1, "policies": policies})
+
+
+def controller_env(loop: LoopSettings) -> dict[str, str]:
+    """The loop's gains and bounds as the controller's settings (exact: repr of a float)."""
+    g, b = loop.gains, loop.bounds
+    values = {"KP": g.kp, "KI": g.ki, "KD": g.kd, "U_MIN": b.lo, "U_MAX": b.hi}
+    return {f"CD_CONTROLLER_{name}": repr(float(v)) for name, v in values.items()}
+
+
+FRESH_STACK = "`make down && make clean && make up` gives a fresh local stack"
+
+
+def claim_targets(store: ZkStore, replace: bool) -> int | None:
+    """The version of ``<root>/targets`` this run may overwrite (None: absent).
+
+    Targets this run did not write belong to the operator: refused unless
+    ``--replace-targets`` says to replace them all with the scenario's.
+    """
+    if not replace:
+        current = read_targets(store)
+        if current.doc.policies:
+            names = ", ".join(sorted(current.doc.policies))
+            raise InvalidInputError(
+                "--replace-targets",
+                f"{store.paths.targets} already holds targets this run did not write "
+                f"(policies {names}); pass --replace-targets to replace them all with the "
+                f"scenario's, or run on a fresh stack ({FRESH_STACK})",
+            )
+    node = store.read(store.paths.targets)
+    return None if node is None else node.version
 
 
 def _steps_from(doc: Mapping[str, Any]) -> dict[str, PolicyStep]:
@@ -177,9 +214,13 @@ class LiveController:
         first_window_end: int,
         interval: int,
         min_impressions: int,
+        loop: LoopSettings,
+        targets_version: int | None,
         timeout: float = 120.0,
     ) -> None:
         self._e = endpoints
+        self._loop = loop
+        self._targets_version = targets_version
         self._min_impressions = min_impressions
         self._store = store
         self._sink = sink
@@ -189,13 +230,15 @@ class LiveController:
         self._constants: Constants = {}
 
     def configure(self, configs: Mapping[str, PolicyConfig]) -> None:
-        document = _targets_document(configs)
-
-        def replace(data: dict[str, Any]) -> None:
-            data.clear()
-            data.update(document)
-
-        apply_edit(self._store, replace)
+        """Write the targets over the version this run claimed or last wrote, only."""
+        document = targets_document(configs, self._loop)
+        node = self._store.read(self._store.paths.targets)
+        if (None if node is None else node.version) != self._targets_version:
+            raise CDError(
+                f"{self._store.paths.targets} changed during the live run, not by it: "
+                "stopping without overwriting it"
+            )
+        self._targets_version = write_targets(self._store, document, node)
 
     def _run_controller(self, window_end: int) -> None:
         at = iso(window_end)
@@ -209,6 +252,11 @@ class LiveController:
             "CD_CONTROLLER_INTERVAL_SECONDS": str(self._interval),
             "CD_CONTROLLER_MAX_WAIT_SECONDS": "0",
             "CD_CONTROLLER_MIN_IMPRESSIONS": str(self._min_impressions),
+            **controller_env(self._loop),
+            # The live loop runs the PID until the blender's samples reach the
+            # controller through Kafka; the in-process run it is compared with
+            # runs ``--controller pid`` likewise.
+            "CD_CONTROLLER_MODE": "pid",
         }
         if self._e.zk_auth:
             env["CD_ZK_AUTH"] = self._e.zk_auth
@@ -218,7 +266,10 @@ class LiveController:
         if done.returncode != 0:
             raise CDError(f"pid-controller run --at {at} failed: {done.stderr.strip()}")
 
-    def step(self, counts: Mapping[str, PolicyCounts]) -> Mapping[str, PolicyStep]:
+    def step(
+        self, counts: Mapping[str, PolicyCounts], samples: WindowSamples | None
+    ) -> Mapping[str, PolicyStep]:
+        del samples  # the real controller reads its own (CD_CONTROLLER_MODE below)
         offsets = self._sink.flush()
         wait_until(
             "the counter to count the window",
@@ -325,34 +376,45 @@ def simulate_live(
     *,
     on_hour: Callable[[int, int], None] | None = None,
     now: float | None = None,
+    replace_targets: bool = False,
 ) -> RunResult:
-    """Run the scenario through the real stack; simulated time ends at the present."""
+    """Run the scenario through the real stack; simulated time ends at the present.
+
+    Refuses a stack that already has constants, and one whose targets it did not
+    write unless ``replace_targets``; writes only the scenario's targets.
+    """
     hours = scenario.hours
     if hours > 190:
         raise InvalidInputError("--hours", "a live run must fit in the counter's retention (190 h)")
     base = last_full_window_end(int(now or time.time()), 3600) - hours * 3600
-    store = ZkStore(endpoints.zk_hosts, endpoints.zk_root, auth=endpoints.zk_auth).start()
-    sink = EventSink(endpoints.kafka_bootstrap, endpoints.topic)
-    traffic = LiveTraffic(scenario, endpoints, sink, base)
+    e = endpoints
+    store = ZkStore(e.zk_hosts, e.zk_root, auth=e.zk_auth, timeout=e.zk_timeout).start()
     try:
         if store.read(store.paths.constants) is not None:
             raise InvalidInputError(
                 "CD_ZK_ROOT",
                 f"{endpoints.zk_root} already has constants: a live run needs a "
-                "fresh stack (its windows would mix with earlier runs')",
+                f"fresh stack (its windows would mix with earlier runs'); {FRESH_STACK}",
             )
-        controller = LiveController(
-            endpoints,
-            store,
-            sink,
-            base + scenario.interval_seconds,
-            scenario.interval_seconds,
-            min_impressions_of(scenario),
-        )
-        loop = LoopSettings(hours, "log", default_gains(), default_bounds())
-        return run(scenario, traffic, controller, loop, on_hour)
+        claimed = claim_targets(store, replace_targets)
+        sink = EventSink(endpoints.kafka_bootstrap, endpoints.topic)
+        traffic = LiveTraffic(scenario, endpoints, sink, base)
+        try:
+            loop = LoopSettings(hours, "pid", default_gains(), default_bounds())
+            controller = LiveController(
+                endpoints,
+                store,
+                sink,
+                base + scenario.interval_seconds,
+                scenario.interval_seconds,
+                min_impressions_of(scenario),
+                loop,
+                claimed,
+            )
+            return run(scenario, traffic, controller, loop, on_hour)
+        finally:
+            traffic.close()
     finally:
-        traffic.close()
         store.stop()
 
 

@@ -126,6 +126,9 @@ def blender_process(
             "CD_BLENDER_HOST": "127.0.0.1",
             "CD_BLENDER_PORT": str(port),
             "CD_BLENDER_CACHE_PATH": str(workdir / "constants.cache.json"),
+            # No candidate samples unless asked for: they would go to whatever
+            # broker listens on the default port (a developer's local stack).
+            "CD_BLENDER_SAMPLE_RATE": "0",
             **env,
         },
     )

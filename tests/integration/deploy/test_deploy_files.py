@@ -1,5 +1,6 @@
-"""The deployable stack: compose validated by Debian's docker-compose, manifests parsed,
-and every command they run exists in the package."""
+"""The deployable stack: compose validated by Debian's docker-compose, the Kubernetes
+manifests against the API schemas (kubernetes-validate, offline), and every command they
+run exists in the package."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
 import pytest
 import yaml
 
@@ -19,6 +21,8 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 SCRIPTS = set(PYPROJECT["project"]["scripts"])
 PACKAGES = [p.rstrip("*") for p in PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]]
 OUR_IMAGE = "controllable-distribution:latest"
+DEPLOY = ROOT / "deploy"
+K8S = DEPLOY / "k8s"
 
 
 def compose_config(*extra: str) -> dict[str, Any]:
@@ -66,11 +70,51 @@ def test_compose_creates_the_topics_the_services_use() -> None:
         defaults.kafka_topic,
         defaults.dlq_topic,
         f"{defaults.kafka_topic}.counter-changelog",
+        f"{defaults.kafka_topic}.counter-changelog.snapshots",
     ):
         assert f"--topic {topic} " in script
+    # What the counter checks at start (counter_service/topics.py), or it refuses.
+    for topic in ("counter-changelog ", "counter-changelog.snapshots "):
+        line = next(part for part in script.split("$k") if topic in part)
+        for setting in ("retention.ms=-1", "retention.bytes=-1", "cleanup.policy=delete"):
+            assert f"--config {setting}" in line, (topic, setting)
 
 
-@pytest.mark.parametrize("manifest", sorted((ROOT / "services/deploy/k8s").glob("*.yaml")))
+def test_the_counter_manifest_replicates_its_topics_three_times() -> None:
+    docs = list(yaml.safe_load_all((K8S / "counter-service.yaml").read_text()))
+    sets = [d for d in docs if d["kind"] == "StatefulSet"]
+    env = {
+        e["name"]: e.get("value")
+        for e in sets[0]["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["CD_COUNTER_TOPIC_REPLICATION"] == "3"
+
+
+# The schemas ship with the package: no cluster and no network needed.
+K8S_VERSION = "1.30.0"
+MANIFESTS = sorted(K8S.glob("*.yaml"))
+
+
+def test_deploy_holds_the_manifests() -> None:
+    assert {m.name for m in MANIFESTS} >= {
+        "blender.yaml",
+        "configmap.yaml",
+        "counter-service.yaml",
+        "pid-controller-cronjob.yaml",
+    }
+
+
+@pytest.mark.parametrize("manifest", MANIFESTS, ids=lambda m: m.name)
+def test_kubernetes_manifests_are_valid_against_the_api_schema(manifest: Path) -> None:
+    for doc in yaml.safe_load_all(manifest.read_text()):
+        try:
+            kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            where = "/".join(str(p) for p in exc.path)
+            pytest.fail(f"{manifest.name}: {doc.get('kind')} at {where}: {exc.message}")
+
+
+@pytest.mark.parametrize("manifest", MANIFESTS, ids=lambda m: m.name)
 def test_kubernetes_manifests_parse_and_use_our_commands(manifest: Path) -> None:
     docs = [d for d in yaml.safe_load_all(manifest.read_text()) if d]
     assert docs
@@ -85,17 +129,16 @@ def test_kubernetes_manifests_parse_and_use_our_commands(manifest: Path) -> None
 def test_counter_runs_as_statefulset_and_controller_as_cronjob() -> None:
     kinds = {
         d["metadata"]["name"]: d["kind"]
-        for m in (ROOT / "services/deploy/k8s").glob("*.yaml")
+        for m in K8S.glob("*.yaml")
         for d in yaml.safe_load_all(m.read_text())
         if d
     }
     assert kinds["counter-service"] in {"StatefulSet", "Service"}
     assert "StatefulSet" in {
-        d["kind"]
-        for d in yaml.safe_load_all((ROOT / "services/deploy/k8s/counter-service.yaml").read_text())
+        d["kind"] for d in yaml.safe_load_all((K8S / "counter-service.yaml").read_text())
     }
     assert kinds["pid-controller"] == "CronJob"
-    assert "pid-controller run" in (ROOT / "services/deploy/crontab").read_text()
+    assert "pid-controller run" in (DEPLOY / "crontab").read_text()
 
 
 def test_dockerfile_is_slim_and_non_root() -> None:
@@ -104,3 +147,17 @@ def test_dockerfile_is_slim_and_non_root() -> None:
     assert "\nUSER cd\n" in text
     for package in PACKAGES:
         assert f"COPY {package} ./{package}" in text
+
+
+def test_services_are_scraped_and_the_cron_job_pushes_its_metrics() -> None:
+    docs = [d for m in MANIFESTS for d in yaml.safe_load_all(m.read_text()) if d]
+    for name in ("blender", "counter-service"):
+        [workload] = [d for d in docs if d["metadata"]["name"] == name and "template" in d["spec"]]
+        template = workload["spec"]["template"]
+        notes = template["metadata"]["annotations"]
+        ports = {p["containerPort"] for p in template["spec"]["containers"][0]["ports"]}
+        assert notes["prometheus.io/scrape"] == "true" and int(notes["prometheus.io/port"]) in ports
+    [cron] = [d for d in docs if d["kind"] == "CronJob"]
+    container = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    assert "CD_PUSHGATEWAY_URL" in {e["name"] for e in container["env"]}
+    assert "CD_PUSHGATEWAY_URL" in (DEPLOY / "crontab").read_text()

@@ -14,9 +14,10 @@ import pytest
 from pid_controller.simulator.engine import simulate
 from pid_controller.simulator.live import Endpoints, feed, simulate_live, wait_until
 from pid_controller.simulator.scenario import load_scenario
-from services.docstore import read_constants
+from services.docstore import read_constants, read_targets
 from services.errors import InvalidInputError
-from services.local.stack import free_ports, running_stack
+from services.local.stack import free_ports, running_stack, status
+from services.target_edits import apply_edit, set_targets
 from services.zk import ZkStore
 
 
@@ -26,7 +27,9 @@ def _status(endpoints: Endpoints) -> dict[str, Any]:
 
 
 @pytest.mark.slow
-def test_live_loop_converges_and_agrees_with_in_process(tmp_path: Path) -> None:
+def test_live_loop_converges_and_agrees_with_in_process(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     scenario = load_scenario("blog-video").model_copy(update={"hours": 5, "requests_per_hour": 400})
     with running_stack(tmp_path / "stack", ports=free_ports()) as stack:
         p = stack.ports
@@ -38,9 +41,20 @@ def test_live_loop_converges_and_agrees_with_in_process(tmp_path: Path) -> None:
             zk_hosts=f"127.0.0.1:{p.zookeeper}",
             zk_root="/controllable-distribution",
         )
-        live = simulate_live(scenario, endpoints)
+        assert status(stack) == 0  # make status: every component up and ready
+        shown = capsys.readouterr().out
+        assert all(f"port {port}" in shown for port in (p.zookeeper, p.kafka, *p.counters))
+        assert shown.count(" ready ") == 5 and f"http://127.0.0.1:{p.blender}/" in shown
+        with ZkStore(endpoints.zk_hosts, endpoints.zk_root) as store:
+            # An operator's policy: replaced only because the run is told to.
+            apply_edit(store, set_targets("pol2", {"video": 0.05}, {}))
+        live = simulate_live(scenario, endpoints, replace_targets=True)
         with ZkStore(endpoints.zk_hosts, endpoints.zk_root) as store:
             published = read_constants(store)
+            # Only the scenario's targets: the loop's gains went to the controller as
+            # settings, so no override is left behind in the stack.
+            targets = read_targets(store).doc.model_dump(by_alias=True, exclude_none=True)
+        assert targets == {"schema": 1, "policies": {"default": {"targets": {"video": 0.155}}}}
         with pytest.raises(InvalidInputError, match="fresh stack"):
             simulate_live(scenario, endpoints)
         counted = _status(endpoints)["events_counted"]
@@ -56,7 +70,7 @@ def test_live_loop_converges_and_agrees_with_in_process(tmp_path: Path) -> None:
             lambda: _status(endpoints)["events_counted"] == expected,
             30,
         )
-    local = simulate(scenario)
+    local = simulate(scenario, "pid")  # the live loop runs CD_CONTROLLER_MODE=pid
     (lv,), (lc,) = live.series, local.series
     assert lv.share[0] > 0.19  # starts near 20 %
     assert abs(lv.share[-1] - 0.155) / 0.155 < 0.05  # converged to the 15.5 % target

@@ -43,6 +43,10 @@ class FakeView:
             "complete_through": 7200,
             "changelog_records_read": 3,
             "changelog_records_skipped": 0,
+            "changelog_gaps": 0,
+            "restore": {"records_read": 3, "seconds": 0.25, "from_snapshot": True},
+            "snapshots_written": 0,
+            "snapshot_in_progress": False,
         }
 
     def groups(self) -> list[str]:
