@@ -24,11 +24,17 @@ from functools import partial
 from pathlib import Path
 
 from services.errors import CDError
+from services.kafka import TopicSpec, ensure_topics
 from services.local.process import BIN, ServerProcess, free_port, http_ok, port_open
 from services.local.tansu import broker_binary
 from services.local.zookeeper import JARS, ruok
+from services.settings import CommonSettings
 
 READY_TIMEOUT = 90.0
+# The settings' default topic (the stack sets no CD_KAFKA_TOPIC); 4 partitions, what
+# the broker gave it when a metadata probe still created it, so both counters share it.
+INPUT_TOPIC = CommonSettings.model_fields["kafka_topic"].default
+INPUT_PARTITIONS = 4
 
 
 @dataclass(frozen=True)
@@ -181,11 +187,20 @@ class Stack:
                 proc.start(READY_TIMEOUT)
                 started.append(proc)
                 self._save(started)
+                if proc.name == "kafka":
+                    self._create_input_topic()
         except BaseException:
             stop_all(started)
             self.pidfile.unlink(missing_ok=True)
             raise
         return started
+
+    def _create_input_topic(self) -> None:
+        """The impressions topic, as a deployment's topic job creates it: the memory
+        broker starts empty, and a counter subscribed to a topic that does not exist yet
+        gets no partitions (so never turns ready) until its next metadata refresh."""
+        bootstrap = f"127.0.0.1:{self.ports.kafka}"
+        ensure_topics(bootstrap, [TopicSpec(INPUT_TOPIC, INPUT_PARTITIONS)])
 
     def _save(self, procs: Sequence[ServerProcess]) -> None:
         pids = {p.name: p.proc.pid for p in procs if p.proc is not None}
