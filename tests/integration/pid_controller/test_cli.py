@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from services.documents import ConstantsDocument, dump_document
@@ -109,6 +110,20 @@ def test_schedule_stops_cleanly_on_sigterm(
             proc.kill()
     assert proc.returncode == 0, out
     assert "stopping" in out
+    assert store.read(store.paths.constants) is None
+
+
+def test_run_at_a_window_that_has_not_ended_exits_2_saying_when_it_ends(
+    zk: ZooKeeperServer, zk_root: str, store: ZkStore
+) -> None:
+    apply_edit(store, set_targets("default", {"video": 0.1}, {}))
+    end = (int(time.time()) // 3600 + 1) * 3600
+    at = datetime.fromtimestamp(end, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    started = time.monotonic()
+    r = run(zk, zk_root, "run", "--at", at, CD_COUNTER_URLS=f"http://127.0.0.1:{free_port()}")
+    assert r.returncode == 2, r.stderr
+    assert f"has not ended yet: it ends at {at}" in r.stderr
+    assert time.monotonic() - started < 30  # refused, not waited for
     assert store.read(store.paths.constants) is None
 
 

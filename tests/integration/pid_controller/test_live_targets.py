@@ -83,7 +83,7 @@ def test_targets_written_are_the_scenarios_only_and_a_change_during_the_run_stop
     pinned = {"gains": {"kp": 0.3, "ki": 0.1, "kd": 0.0}}
     apply_edit(store, set_targets("pol2", {"video": 0.05}, pinned))
     scenario = load_scenario("ab-groups")
-    loop = LoopSettings(1, "log", default_gains(), default_bounds())
+    loop = LoopSettings(1, "pid", default_gains(), default_bounds())
     own_bounds = Bounds(min=-2.0, max=2.0)
     scenario = scenario.model_copy(update={"bounds": {"video_heavy": own_bounds}})
     endpoints = _endpoints(zk, zk_root, kafka_bootstrap)
