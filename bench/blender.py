@@ -296,6 +296,49 @@ def samples_sent(port: int) -> str:
     )
 
 
+def hook_cost(n: int, repeat: int = 2000) -> str:
+    """The sampling call's own cost on the blend path, in process (no network, no noise
+    from a shared machine's HTTP load): per unsampled and per sampled request, against
+    parsing and blending the same request."""
+    from blender.constants_source import StaticConstants
+    from blender.request import parse_blend_request
+    from blender.response import blend_response
+    from blender.sampling import BlendSampler
+
+    body = request_body(n, random.Random(7), 50)
+    provider = StaticConstants(constants_document())
+    parsed = parse_blend_request(body, max_candidates=10_000, default_space="log")
+
+    def per_call(action: object, times: int = repeat // 5) -> float:
+        """Best of five runs (timeit's rule: the others measured the machine's other load)."""
+        assert callable(action)
+        runs = []
+        for _ in range(5):
+            started = time.perf_counter()
+            for _ in range(times):
+                action()
+            runs.append((time.perf_counter() - started) / times * 1e6)
+        return min(runs)
+
+    blend_us = per_call(
+        lambda: blend_response(
+            parse_blend_request(body, max_candidates=10_000, default_space="log"),
+            provider.snapshot(),
+        )
+    )
+    common = {"sink_factory": None, "policy_of": lambda g: "default", "queue_size": repeat}
+    never = BlendSampler(rate=1e-9, per_second=1e9, **common)  # type: ignore[arg-type]
+    never.enabled = True  # no sink: nothing is sent, only the call is timed
+    always = BlendSampler(rate=1.0, per_second=1e9, **common)  # type: ignore[arg-type]
+    always.enabled = True
+    skip_us = per_call(lambda: never.offer(parsed))
+    take_us = per_call(lambda: always.offer(parsed))
+    return (
+        f"sampling call at {n} candidates: {skip_us:.2f} us unsampled, {take_us:.2f} us sampled "
+        f"(copy + queue), against {blend_us:.0f} us to parse and blend"
+    )
+
+
 def check_blender(port: int, body: bytes, expected_results: int) -> None:
     """Fail loudly if the blender is not using the constants (a benchmark of errors is void)."""
     req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/blend", data=body, method="POST")
@@ -330,6 +373,8 @@ def run(
                 rows = measure(blender, baseline, seconds, concurrency, sizes, limit, rounds)
                 if sampling is not None:
                     print(f"samples: {samples_sent(blender.port)}", file=sys.stderr)
+                    for n in sizes:
+                        print(hook_cost(n))
             finally:
                 blender.process.stop()
                 baseline.process.stop()

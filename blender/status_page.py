@@ -14,6 +14,7 @@ from typing import Any
 
 from blender.constants_source import HistoryPoint, Snapshot
 from services import display
+from services.doc_warnings import counts_warning
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222}
@@ -125,6 +126,9 @@ def _warnings(snap: Snapshot) -> str:
         for t, d in sorted(types.items())
         if d.saturated
     ]
+    incomplete = counts_warning(snap.doc)
+    if incomplete:
+        items.insert(0, f"<li>{escape(incomplete)}</li>")
     if not items:
         return ""
     return f'<div class="warn"><h2>Warnings</h2><ul>{"".join(items)}</ul></div>'

@@ -4,7 +4,8 @@ Settings are read here, once; SIGTERM/SIGINT stop gracefully (finish the batch,
 make its changelog records applied, commit, leave the group, deregister).
 Exit codes: 0 stopped cleanly, 1 a dependency failed (or the stop could not
 finish within ``CD_COUNTER_STOP_GRACE_SECONDS``), 2 bad settings (including an
-internal topic whose settings exact counting cannot use), 3 local state cannot
+internal topic whose settings exact counting cannot use, or another live
+instance registered under ``CD_COUNTER_INSTANCE``), 3 local state cannot
 be rebuilt exactly (refusing to serve low counts), or a gap appeared in the
 changelog while running (the next start continues from a snapshot or rebuilds).
 
@@ -23,6 +24,7 @@ import sys
 import threading
 from types import FrameType
 
+from counter_service.registry import RegistrationClashError
 from counter_service.restore import ChangelogGapError
 from counter_service.service import CounterService
 from counter_service.state import StateDamagedError
@@ -82,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     except StateDamagedError as exc:
         log.error("refusing to start: %s", exc)
         return 3
-    except TopicMismatchError as exc:
+    except (RegistrationClashError, TopicMismatchError) as exc:
         log.error("refusing to start: %s", exc)
         return 2
     except CDError as exc:

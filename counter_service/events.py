@@ -64,12 +64,33 @@ class BatchResult:
     counts: dict[CountKey, int] = field(default_factory=dict)
     rejections: list[Rejection] = field(default_factory=list)
     counted: int = 0
-    max_ts: int = -1  # largest counted event time (epoch ms), -1 if none
+    # Completeness mark (epoch ms), -1 if none: the largest counted event time, each
+    # capped at its record's time, so an event stamped ahead cannot carry the
+    # partition's mark past what has been appended (and read) so far.
+    max_ts: int = -1
+
+
+def record_time(timestamp: tuple[int, int], fallback_ms: int) -> int:
+    """The time an event is judged against: its Kafka record's timestamp.
+
+    ``timestamp`` is confluent-kafka's ``(type, ms)``; a record without one
+    (type 0, pre-0.10 formats) falls back to ``fallback_ms``, the consumer's clock.
+    """
+    kind, ms = timestamp
+    return ms if kind != 0 and ms >= 0 else fallback_ms
 
 
 @dataclass
 class Validator:
-    """Validates against a time window fixed per batch (``now_ms`` from the caller's clock)."""
+    """Judges each event against its record's time, never the handler's clock.
+
+    "Too old" and "too far ahead" compare ``ts`` with the time of the Kafka
+    record that carried it (:func:`record_time`), so every attempt at a record
+    (a retry, a restart, a zombie, another instance) reaches the same verdict:
+    an event is either counted or dead-lettered, never both. With CreateTime
+    records that time is the producer's; a topic with
+    ``message.timestamp.type=LogAppendTime`` makes it the broker's.
+    """
 
     bucket_seconds: int
     retention_ms: int
@@ -86,32 +107,35 @@ class Validator:
         self._names.add(name)
         return True
 
-    def batch(self, values: Sequence[bytes | None], now_ms: int) -> BatchResult:
-        """Count the valid events of one partition's batch, list the rejected ones."""
+    def batch(self, values: Sequence[bytes | None], times_ms: Sequence[int]) -> BatchResult:
+        """Count the valid events of one partition's batch, list the rejected ones.
+
+        ``times_ms[i]`` is the record time of ``values[i]`` (:func:`record_time`).
+        """
         result = BatchResult()
         counts = result.counts
-        oldest, newest = now_ms - self.retention_ms, now_ms + self.max_future_ms
+        retention, ahead = self.retention_ms, self.max_future_ms
         names, seconds = self._names, self.bucket_seconds
         max_ts = -1
-        for index, value in enumerate(values):
+        for index, (value, at) in enumerate(zip(values, times_ms, strict=True)):
             try:
                 event = _decode(value)  # type: ignore[arg-type]
             except (msgspec.DecodeError, TypeError):
-                result.rejections.append(self._rejection(index, value, now_ms))
+                result.rejections.append(self._rejection(index, value, at))
                 continue
             ts, kind, group = event.ts, event.content_type, event.experiment_group
             if group is None:
                 group = DEFAULT_POLICY
             if not (
-                oldest <= ts <= newest
+                at - retention <= ts <= at + ahead
                 and (kind in names or self.valid_name(kind))
                 and (group in names or self.valid_name(group))
             ):
-                result.rejections.append(self._rejection(index, value, now_ms))
+                result.rejections.append(self._rejection(index, value, at))
                 continue
             key = (group, bucket_of_ms(ts, seconds), kind)
             counts[key] = counts.get(key, 0) + 1
-            max_ts = max(max_ts, ts)
+            max_ts = max(max_ts, min(ts, at))
         result.counted = len(values) - len(result.rejections)
         result.max_ts = max_ts
         return result

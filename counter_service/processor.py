@@ -26,7 +26,8 @@ from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartit
 
 from counter_service import changelog
 from counter_service.changelog import Record
-from counter_service.events import Rejection, Validator
+from counter_service.events import Rejection, Validator, record_time
+from counter_service.fetch_evidence import FetchEvidence
 from counter_service.restore import ChangelogFollower
 from services import kafka
 from services.errors import UpstreamError
@@ -57,6 +58,7 @@ class Ownership:
     generation: int
     idle_ms: int = -1  # when last seen fully read (position at the fetch's high mark)
     last_heartbeat: float = 0.0
+    taken_ms: int = 0  # when this instance (re)took it: older fetch answers say nothing
 
 
 @dataclass
@@ -76,6 +78,8 @@ class Processor:
     stopping: threading.Event = field(default_factory=threading.Event)
     _resync: queue.SimpleQueue[tuple[int, int]] = field(default_factory=queue.SimpleQueue)
     _last_commit: float = 0.0
+    # Fed by the consumer's stats_cb; None: no evidence, so no idle claims.
+    evidence: FetchEvidence | None = None
 
     def __post_init__(self) -> None:
         self.follower.on_skipped_own = self._skipped
@@ -119,7 +123,7 @@ class Processor:
             generation = self.generations.get(p, 0) + 1
             self.generations[p] = generation
             position = self.follower.state.next_offset(p)
-            self.owned[p] = Ownership(position, generation)
+            self.owned[p] = Ownership(position, generation, taken_ms=int(self.clock() * 1000))
             assignment.append(TopicPartition(self.topics.source, p, position))
         return assignment
 
@@ -175,15 +179,22 @@ class Processor:
 
         That mark comes from the fetch itself (librdkafka's cached value), which is
         exact on Tansu, unlike the ListOffsets answer. End-of-partition events
-        would say the same but halve the consumer's rate on Tansu.
+        would say the same but halve the consumer's rate on Tansu. The claim is
+        stamped with the time of the last answer from the partition's leader,
+        not with ``now`` (fetch_evidence.py says why).
         """
+        del now  # the clock proves nothing about what was read
         for partition, own in self.owned.items():
             if partition in busy:
                 continue
             _, high = self.consumer.get_watermark_offsets(
                 TopicPartition(self.topics.source, partition), cached=True
             )
-            own.idle_ms = int(now * 1000) if 0 <= high <= own.position else -1
+            own.idle_ms = (
+                -1
+                if self.evidence is None
+                else self.evidence.idle_since(partition, high, own.position, own.taken_ms)
+            )
 
     def _on_error(self, msg: Message) -> None:
         error = msg.error()
@@ -195,7 +206,10 @@ class Processor:
 
     def _process(self, partition: int, batch: list[Message], now: float) -> None:
         own = self.owned[partition]
-        result = self.validator.batch([m.value() for m in batch], int(now * 1000))
+        now_ms = int(now * 1000)
+        result = self.validator.batch(
+            [m.value() for m in batch], [record_time(m.timestamp(), now_ms) for m in batch]
+        )
         if result.rejections:
             self._dead_letters(batch, result.rejections)
         last = (batch[-1].offset() or 0) + 1
@@ -208,7 +222,7 @@ class Processor:
             result.counts,
             counted=result.counted,
             rejected=len(result.rejections),
-            max_ts=result.max_ts,
+            max_ts=min(result.max_ts, now_ms),  # never past what has been read by now
         )
         self._produce_record(record)
         own.position = last

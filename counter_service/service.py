@@ -27,6 +27,7 @@ from confluent_kafka.admin import AdminClient
 from counter_service import topics
 from counter_service.api import create_app
 from counter_service.events import Validator
+from counter_service.fetch_evidence import STATS_INTERVAL_MS, FetchEvidence
 from counter_service.processor import Processor, Topics
 from counter_service.progress import complete_through, lag
 from counter_service.registry import Registration
@@ -128,6 +129,7 @@ class CounterService:
         self.processor = self._make_processor(self.follower, producer)
         store = SnapshotStore(s.kafka_bootstrap, s.snapshot_topic, producer, self.writer)
         self._start_http()
+        self._start_registration()  # refuses a name clash before restoring or joining
         self._restore(store, changelog)
         self.state = self.follower.state  # replaced if its changelog was gone
         self.state.set_changelog_partitions(changelog.partitions)
@@ -141,7 +143,6 @@ class CounterService:
             clock=self.clock,
         )
         self.processor.subscribe()
-        self._start_registration()
 
     def _meta(self) -> dict[str, Any]:
         s = self.settings
@@ -176,8 +177,10 @@ class CounterService:
 
     def _make_processor(self, follower: ChangelogFollower, producer: Producer) -> Processor:
         s = self.settings
+        evidence = FetchEvidence(s.kafka_topic, self.clock)
+        stats = {"statistics.interval.ms": STATS_INTERVAL_MS, "stats_cb": evidence.on_stats}
         return Processor(
-            self._consumer(s.counter_group_id, {"client.id": s.counter_instance}),
+            self._consumer(s.counter_group_id, {"client.id": s.counter_instance, **stats}),
             producer,
             follower,
             Validator(s.counter_bucket_seconds, s.counter_retention_hours * 3600 * 1000),
@@ -186,6 +189,7 @@ class CounterService:
             s.counter_batch_size,
             clock=self.clock,
             stopping=self.stopping,
+            evidence=evidence,
         )
 
     def _restore(self, store: SnapshotStore, changelog: topics.TopicInfo) -> None:
@@ -250,6 +254,7 @@ class CounterService:
         store = ZkStore.from_settings(s)
         store.start_async()
         self.registration = Registration(store, s.counter_instance, s.url)
+        self.registration.check_clash(s.zk_timeout_seconds)
 
     # -- running ------------------------------------------------------------------
     def run(self) -> None:

@@ -2,7 +2,9 @@
 
 Exit codes: 0 written, unchanged, paused or dry run; 1 the step could not be
 done (counts or targets unreadable, ZooKeeper down): nothing was written;
-2 a usage error (a bad flag or value), as for cdctl.
+2 a usage error (a bad flag or value, or ``--at`` naming a window that has not
+ended), as for cdctl; 3 the connection to ZooKeeper was lost during the write
+and reading back failed: it may or may not be written.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ from types import FrameType
 
 import orjson
 
+from pid_controller.decide import OutcomeUnknownError, RunResult
+from pid_controller.predictive import PredictiveSettings
 from pid_controller.recorded import run_recorded
 from pid_controller.run_metrics import RunPusher
-from pid_controller.runner import ControllerConfig, RunResult
+from pid_controller.runner import ControllerConfig, WindowNotEndedError
 from pid_controller.schedule import schedule
 from pid_controller.step import Bounds, Gains
 from services import display, logs, tables
@@ -31,6 +35,8 @@ from services.errors import CDError, InvalidInputError
 from services.settings import ControllerSettings, load
 from services.timebuckets import parse_time
 from services.zk import ZkStore
+
+EXIT_CODES: dict[type[CDError], int] = {WindowNotEndedError: 2, OutcomeUnknownError: 3}
 
 
 def config_from(settings: ControllerSettings, interval: int | None = None) -> ControllerConfig:
@@ -42,6 +48,13 @@ def config_from(settings: ControllerSettings, interval: int | None = None) -> Co
         max_wait=settings.controller_max_wait_seconds,
         counter_urls=settings.counter_url_list,
         writer=f"pid-controller@{socket.gethostname()}:{os.getpid()}",
+        mode=settings.controller_mode,
+        predictive=PredictiveSettings(
+            min_samples=settings.controller_min_samples,
+            default_slots=settings.controller_default_slots,
+            sample_cap=settings.controller_sample_cap,
+            min_impressions=settings.controller_min_impressions,
+        ),
     )
 
 
@@ -118,16 +131,42 @@ def _explain(store: ZkStore, _: ControllerSettings, __: argparse.Namespace) -> i
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pid-controller", description=__doc__)
+def _verbose_flag(parser: argparse.ArgumentParser, default: object = argparse.SUPPRESS) -> None:
+    """``-v`` before or after the command (a command's copy leaves the default alone)."""
     parser.add_argument(
         "-v",
         "--verbose",
         action="store_true",
+        default=default,
         help="also show the ZooKeeper and HTTP clients' logs",
     )
+
+
+DESCRIPTION = """The controller: reads the targets and a window's counts, computes one
+constant per policy and content type, and publishes them to ZooKeeper for the blenders."""
+EPILOG = """examples:
+  pid-controller run                      the last full window (what cron runs)
+  pid-controller run --at 2026-11-22T15:00:00Z --dry-run
+                                          what that window would publish; writes nothing
+  pid-controller schedule                 a step at every window boundary, until stopped
+  pid-controller explain                  the constants in use, and why
+
+exit codes: 0 written, unchanged, paused or dry run; 1 the step could not be done
+(counts, targets or ZooKeeper unreadable): nothing written; 2 bad command line.
+With CD_PUSHGATEWAY_URL set, run and schedule push their run metrics there."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pid-controller",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _verbose_flag(parser, False)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="one step for one window")
+    _verbose_flag(run)
     run.add_argument(
         "--at",
         type=_moment,
@@ -137,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true", help="print, write nothing")
     run.set_defaults(handler=_run)
     sched = sub.add_parser("schedule", help="run at every interval boundary until stopped")
+    _verbose_flag(sched)
     sched.add_argument(
         "--interval",
         type=_seconds,
@@ -144,7 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds (default CD_CONTROLLER_INTERVAL_SECONDS)",
     )
     sched.set_defaults(handler=_schedule)
-    sub.add_parser("explain", help="table of the constants and why").set_defaults(handler=_explain)
+    explain = sub.add_parser("explain", help="table of the constants and why")
+    _verbose_flag(explain)
+    explain.set_defaults(handler=_explain)
     return parser
 
 
@@ -161,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(args.handler(store, settings, args))
     except CDError as exc:
         print(f"pid-controller: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_CODES.get(type(exc), 1)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
 """Reading a window's counts from any one ready counter instance.
 
 Instances come from ``CD_COUNTER_URLS`` or, when that is empty, from the
-registry ``<root>/counters``. Every instance answers for every partition, so
-the first one that answers is enough; a failing one is skipped, not retried
-in a loop, and only when all fail does the step fail (writing nothing).
+registry ``<root>/counters``. Every instance answers for every partition, but
+not every one is equally far along (one may be restoring or lagging), so the
+first whose counts are complete through the window's end is used; a failing
+one is skipped, not retried in a loop, and only when all fail does the step
+fail (writing nothing).
 """
 
 from __future__ import annotations
@@ -68,10 +70,17 @@ def fetch_window(
     timeout: float = 10.0,
     transport: Callable[[], httpx.Client] | None = None,
 ) -> WindowCounts:
-    """Counts of ``[start, end)`` as one bucket per group, from the first instance that answers."""
+    """Counts of ``[start, end)``, one bucket per group, from an instance complete through ``end``.
+
+    Instances are asked in turn until one says its counts are complete through
+    the window's end: a lagging or restarting instance is passed over, not
+    trusted. When none is, the most complete answer is returned (the caller
+    waits and asks again, or proceeds marked incomplete).
+    """
     if not urls:
         raise UpstreamError("no counter instance: set CD_COUNTER_URLS or start a counter-service")
     failures = []
+    best: WindowCounts | None = None
     params = {"start": start, "end": end, "bucket": end - start}
     for url in urls:
         try:
@@ -79,8 +88,15 @@ def fetch_window(
                 response = client.get(f"{url}/v1/counts", params=params)
                 response.raise_for_status()
                 groups, complete = _parse(response.json(), start, end)
-            return WindowCounts(groups, complete, url)
         except (httpx.HTTPError, ValueError, KeyError, TypeError, UpstreamError) as exc:
             log.warning("counter %s failed: %s", url, exc)
             failures.append(f"{url}: {exc}")
+            continue
+        counts = WindowCounts(groups, complete, url)
+        if complete is not None and complete >= end:
+            return counts
+        if best is None or (complete or -1) > (best.complete_through or -1):
+            best = counts
+    if best is not None:
+        return best
     raise UpstreamError("no counter instance answered: " + "; ".join(failures))

@@ -6,7 +6,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from pid_controller.runner import ControllerConfig, RunResult, run_once
+from pid_controller.decide import RunResult
+from pid_controller.runner import ControllerConfig, run_once
 from services.errors import CDError
 from services.last_run import LastRun, Outcome, record_last_run
 from services.timebuckets import iso

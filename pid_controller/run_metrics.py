@@ -17,7 +17,7 @@ from typing import Literal, Protocol
 
 from prometheus_client import CollectorRegistry, Gauge, pushadd_to_gateway
 
-from pid_controller.runner import RunResult
+from pid_controller.decide import RunResult
 from services.errors import CDError
 
 log = logging.getLogger(__name__)

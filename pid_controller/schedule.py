@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from pid_controller.runner import RunResult
+from pid_controller.decide import RunResult
 from services.errors import CDError
 from services.timebuckets import floor_to, iso
 
@@ -33,7 +33,12 @@ def schedule(
     while not stop.is_set():
         due = next_run(clock(), interval, delay)
         log.info("next step at %s", iso(due))
-        if stop.wait(max(0.0, due - clock())):
+        # Until the wall clock says so: run_once refuses a window that has not
+        # ended, and a monotonic wait may end a hair early by the wall clock.
+        stopped = stop.wait(max(0.0, due - clock()))
+        while not stopped and clock() < due:
+            stopped = stop.wait(due - clock())
+        if stopped:
             break
         window_moment = datetime.fromtimestamp(due - delay, UTC)
         try:

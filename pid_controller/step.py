@@ -55,12 +55,33 @@ class Bounds:
 
 
 @dataclass(frozen=True)
+class PredictiveState:
+    """What the predictive law (pid_controller/predictive.py) remembers of one type.
+
+    ``level``/``trend`` and the covariance ``p*`` are its filter of the solved
+    constant (None: restart from the next solve); ``bias`` the integral of the
+    model's remaining log error; ``target`` the interval the filter follows.
+    """
+
+    level: float | None = None
+    trend: float = 0.0
+    p_ll: float = 0.0
+    p_lt: float = 0.0
+    p_tt: float = 0.0
+    bias: float = 0.0
+    bias_seen: bool = False
+    target: tuple[float, float] | None = None
+    spread: float = 0.0  # running mean of squared innovations (0: none yet)
+
+
+@dataclass(frozen=True)
 class TypeState:
     """What the controller remembers of one type between steps."""
 
     integral: float = 0.0  # sum of errors integrated so far
     measurement: float | None = None  # ln(share) (or share, linear) of the last step
     u: float = 0.0
+    predictive: PredictiveState | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +114,13 @@ class TypeStep:
     d: float
     saturated: Saturation | None
     skipped: str | None
+    # Contract section 10: how the constant was found (PID steps keep the defaults).
+    mode: Literal["predictive", "pid"] = "pid"
+    fallback: str | None = None
+    samples: int = 0
+    predicted_share: float | None = None
+    reachable: tuple[float, float] | None = None
+    detail: Mapping[str, float] = field(default_factory=dict)
 
 
 def _measure(target: float, count: int, total: int, space: ErrorSpace) -> tuple[float, float]:

@@ -101,6 +101,13 @@ class Diagnostic(OpenModel):
     d: Finite = 0.0
     saturated: Literal["upper", "lower"] | None = None
     skipped: str | None = None
+    # Contract section 10. Documents written before it have none of these: they
+    # were PID steps, which is what the defaults say.
+    mode: Literal["predictive", "pid"] = "pid"
+    fallback: str | None = None
+    samples: Annotated[int, Field(ge=0)] = 0
+    predicted_share: Annotated[Finite, Field(ge=0.0, le=1.0)] | None = None
+    reachable: tuple[Finite, Finite] | None = None
 
 
 class ConstantsDocument(OpenModel):

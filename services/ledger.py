@@ -14,6 +14,7 @@ root is internal"); their layout may change with a schema bump.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
@@ -27,17 +28,33 @@ from services.documents import (
     dump_document,
     parse_stored,
 )
-from services.errors import InvalidInputError
-from services.zk import Create, Delete, SetData, Versioned, ZkStore
+from services.errors import InvalidInputError, StoreError
+from services.zk import Create, Delete, Op, SetData, Versioned, ZkStore
 
 log = logging.getLogger(__name__)
 HISTORY_KEEP = 1000
+
+
+class PredictiveStateDoc(OpenModel):
+    """The predictive law's filter and bias (pid_controller/predictive.py)."""
+
+    level: Finite | None = None
+    trend: Finite = 0.0
+    p_ll: Finite = 0.0
+    p_lt: Finite = 0.0
+    p_tt: Finite = 0.0
+    bias: Finite = 0.0
+    bias_seen: bool = False
+    target: tuple[Finite, Finite] | None = None
+    spread: Finite = 0.0
 
 
 class TypeStateDoc(OpenModel):
     integral: Finite = 0.0
     measurement: Finite | None = None
     u: Finite = 0.0
+    # Absent in states written before the predictive law (and after a PID-only step).
+    predictive: PredictiveStateDoc | None = None
 
 
 class ControllerStateDocument(OpenModel):
@@ -122,17 +139,26 @@ def _put(path: str, data: bytes, node: Versioned | None) -> Create | SetData:
     return Create(path, data) if node is None else SetData(path, data, node.version)
 
 
-def publish(store: ZkStore, read: Ledger, entry: HistoryEntry) -> None:
-    """Write constants, state and history atomically; VersionConflictError if raced."""
+def publish(store: ZkStore, read: Ledger, entry: HistoryEntry, guards: Sequence[Op] = ()) -> None:
+    """Write constants, state and history atomically; VersionConflictError if raced.
+
+    ``guards`` join the same multi-op (checks that must still hold). Once the
+    multi-op has committed, the write is done: pruning old history is
+    housekeeping whose failure is logged, never reported as a failed write.
+    """
     store.ensure(store.paths.history)
     store.commit(
         [
             _put(store.paths.constants, dump_document(entry.constants), read.constants_node),
             _put(store.paths.controller_state, dump_document(entry.state), read.state_node),
             Create(store.paths.history_entry(entry.generation), dump_document(entry)),
+            *guards,
         ]
     )
-    prune_history(store)
+    try:
+        prune_history(store)
+    except StoreError as exc:
+        log.warning("generation %s written; pruning old history failed: %s", entry.generation, exc)
 
 
 def read_history(
@@ -168,7 +194,8 @@ def history_entry(store: ZkStore, generation: int) -> HistoryEntry | None:
     return None if node is None else parse_stored(HistoryEntry, path, node.data)
 
 
-def prune_history(store: ZkStore, keep: int = HISTORY_KEEP) -> None:
+def prune_history(store: ZkStore, keep: int | None = None) -> None:
+    keep = HISTORY_KEEP if keep is None else keep
     names = store.children(store.paths.history)
     for name in names[: max(0, len(names) - keep)]:
         path = f"{store.paths.history}/{name}"

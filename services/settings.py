@@ -129,6 +129,12 @@ class ControllerSettings(CommonSettings):
     controller_min_impressions: int = Field(default=1000, ge=0)
     controller_max_wait_seconds: float = Field(default=300.0, ge=0)
     controller_delay_seconds: float = Field(default=30.0, ge=0)
+    # Contract section 10: solve on candidate samples, or the PID step alone.
+    controller_mode: Literal["predictive", "pid"] = "predictive"
+    controller_min_samples: int = Field(default=50, ge=1)
+    controller_default_slots: int = Field(default=25, ge=1)
+    # Samples a window holds per policy (a uniform subsample beyond it): bounds memory and time.
+    controller_sample_cap: int = Field(default=5000, ge=1)
     counter_urls: str = ""
     # Where `run` and `schedule` push their run metrics; unset: no push.
     pushgateway_url: str | None = None

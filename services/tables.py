@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from services import display
+from services.doc_warnings import counts_warning
 from services.documents import ConstantsDocument, TargetsDocument
 
 _fmt = display.number
@@ -43,7 +44,14 @@ def constants_table(doc: ConstantsDocument, now: datetime) -> Table:
     )
     if doc.rolled_back_from is not None:
         title += f", rolled back from generation {doc.rolled_back_from}"
-    table = Table(title=title, title_justify="left")
+    warning = counts_warning(doc)
+    table = Table(
+        title=title,
+        title_justify="left",
+        caption=f"WARNING: {warning}" if warning else None,
+        caption_justify="left",
+        caption_style="bold yellow",
+    )
     left = ("policy", "type", "saturated", "skipped")
     for col in ("policy", "type", "constant", "target", "share", "error", "P", "I", "D", *left[2:]):
         table.add_column(col, justify="left" if col in left else "right")

@@ -100,6 +100,7 @@ class Paths:
 class Versioned:
     data: bytes
     version: int
+    owner: int = 0  # the session owning an ephemeral node (ephemeralOwner), else 0
 
 
 @dataclass(frozen=True)
@@ -258,6 +259,12 @@ class ZkStore:
     def connected(self) -> bool:
         return bool(self.client.connected)
 
+    @property
+    def session_id(self) -> int | None:
+        """This session's id (what ZooKeeper stores as ``ephemeralOwner``), None if none yet."""
+        client_id = self.client.client_id
+        return int(client_id[0]) if client_id else None
+
     def read(self, path: str, watch: Callable[[Any], None] | None = None) -> Versioned | None:
         """The node's bytes and version, or None when it does not exist."""
         with translated(path):
@@ -265,7 +272,7 @@ class ZkStore:
                 data, stat = self.client.get(path, watch=watch)
             except NoNodeError:
                 return None
-        return Versioned(data or b"", stat.version)
+        return Versioned(data or b"", stat.version, stat.ephemeralOwner)
 
     def children(self, path: str) -> list[str]:
         with translated(path):

@@ -19,12 +19,18 @@ from rich.progress import Progress
 from rich.table import Table
 
 from pid_controller.simulator import tune as tuning
-from pid_controller.simulator.engine import RunResult, default_gains, simulate
+from pid_controller.simulator.engine import (
+    CONTROLLERS,
+    ControllerName,
+    RunResult,
+    default_gains,
+    simulate,
+)
 from pid_controller.simulator.live import Endpoints
 from pid_controller.simulator.plot import plot_convergence
 from pid_controller.simulator.report import Row, event_rows, row_of, write_report
 from pid_controller.simulator.scenario import Scenario, load_scenario, shipped
-from pid_controller.step import ErrorSpace
+from services import logs
 from services.errors import CDError, InvalidInputError
 from services.settings import ControllerSettings, load
 
@@ -42,12 +48,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hours", type=int, help="override the scenario's hours")
     p.add_argument(
         "--controller",
-        choices=["log", "linear"],
-        default="log",
-        help="error in log space (the real controller) or share units",
+        choices=[*CONTROLLERS, "log"],
+        default="predictive",
+        help="predictive (the services' default: solve on sampled candidate lists, plus "
+        "feedback), pid (the log-space PID step; 'log' is its old name and still works), "
+        "or linear (the PID on share units, for comparison)",
     )
     p.add_argument("--out", type=Path, help="output directory (default ./sim-out/<scenario>)")
-    p.add_argument("--compare", action="store_true", help="run log and linear side by side")
+    p.add_argument(
+        "--compare", action="store_true", help="run predictive, pid and linear side by side"
+    )
     p.add_argument("--tune", action="store_true", help="search gains over the shipped scenarios")
     p.add_argument("--list", action="store_true", help="list the shipped scenarios")
     p.add_argument("--seed", type=int, help="override the scenario's seed")
@@ -60,7 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="--live: replace the stack's targets with the scenario's (refused without it)",
     )
     p.add_argument(
-        "-v", "--verbose", action="store_true", help="--feed: also log every HTTP request"
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="--live, --feed: also show the ZooKeeper and HTTP clients' logs",
     )
     p.add_argument(
         "--live-requests-per-hour",
@@ -208,9 +221,8 @@ def _scenario(args: argparse.Namespace) -> Scenario:
 def _simulate(args: argparse.Namespace, reporter: Reporter, console: Console) -> int:
     scenario = _scenario(args)
     out: Path = args.out or Path("sim-out") / scenario.name
-    spaces: list[ErrorSpace] = [args.controller]
-    if args.compare:
-        spaces.append("linear" if args.controller == "log" else "log")
+    chosen: ControllerName = "pid" if args.controller == "log" else args.controller
+    spaces = [chosen, *(c for c in CONTROLLERS if c != chosen)] if args.compare else [chosen]
     work = scenario.hours * scenario.requests_per_hour * scenario.candidates_per_request
     runs = []
     with _pool(_workers(args.workers, work)) as ex:
@@ -265,6 +277,7 @@ def _endpoints(args: argparse.Namespace) -> Endpoints:
         zk_hosts=settings.zk_hosts,
         zk_root=settings.zk_root,
         zk_auth=settings.zk_auth,
+        zk_timeout=settings.zk_timeout_seconds,
     )
 
 
@@ -273,11 +286,9 @@ def _feed(args: argparse.Namespace) -> int:
     import threading
 
     from pid_controller.simulator.live import feed
-    from services import logs
 
     if args.live_requests_per_hour < 1:
         raise InvalidInputError("--live-requests-per-hour", "must be at least 1")
-    logs.configure("INFO", libraries=logs.command_libraries(args.verbose))
     scenario = _scenario(args).model_copy(update={"requests_per_hour": args.live_requests_per_hour})
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -318,6 +329,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # A pipe or file gets a wide table rather than rich's 80-column default.
     console = Console() if sys.stdout.isatty() else Console(width=160)
     reporter = Reporter(args.quiet)
+    # --feed reports each slice at INFO; the clients' own lines only with -v.
+    logs.configure(
+        "INFO" if args.feed else "WARNING", libraries=logs.command_libraries(args.verbose)
+    )
     try:
         if args.feed:
             return _feed(args)

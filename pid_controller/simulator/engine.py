@@ -21,6 +21,11 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from pid_controller.predictive import (
+    PredictiveSettings,
+    predictive_control_step,
+    samples_by_policy,
+)
 from pid_controller.simulator.scenario import Scenario
 from pid_controller.step import (
     Bounds,
@@ -33,10 +38,15 @@ from pid_controller.step import (
     control_step,
     counts_by_policy,
 )
+from services.samples import WindowSamples
 from services.settings import ControllerSettings
 
 Constants = dict[str, dict[str, float]]
 EventKind = Literal["start", "shock", "target_change"]
+# predictive: the services' default law (pid_controller/predictive.py); pid: the
+# log-space PID step alone; linear: the PID on share units, for comparison.
+ControllerName = Literal["predictive", "pid", "linear"]
+CONTROLLERS: tuple[ControllerName, ...] = ("predictive", "pid", "linear")
 
 
 class Traffic(Protocol):
@@ -46,14 +56,20 @@ class Traffic(Protocol):
         """Serve ``seconds`` of requests from ``start_hour``; impressions per group."""
         ...
 
+    def take_samples(self) -> WindowSamples | None:
+        """Candidate samples drawn since the last call (None: this traffic samples nothing)."""
+        ...
+
 
 class Controller(Protocol):
     def configure(self, configs: Mapping[str, PolicyConfig]) -> None:
         """Targets (with gains and bounds) in force from now on."""
         ...
 
-    def step(self, counts: Mapping[str, PolicyCounts]) -> Mapping[str, PolicyStep]:
-        """One control step on one window's impressions per group."""
+    def step(
+        self, counts: Mapping[str, PolicyCounts], samples: WindowSamples | None
+    ) -> Mapping[str, PolicyStep]:
+        """One control step on one window's impressions and candidate samples per group."""
         ...
 
     def constants(self) -> Constants:
@@ -84,12 +100,28 @@ def min_impressions_of(scenario: Scenario) -> int:
     return int(ControllerSettings.model_fields["controller_min_impressions"].default)
 
 
-class InProcessController:
-    """The real control step (:func:`control_step`) with its state kept in memory."""
+def predictive_settings(scenario: Scenario) -> PredictiveSettings:
+    """The controller's shipped defaults (class defaults, as for the gains)."""
+    f = ControllerSettings.model_fields
+    return PredictiveSettings(
+        min_samples=int(f["controller_min_samples"].default),
+        default_slots=int(f["controller_default_slots"].default),
+        sample_cap=int(f["controller_sample_cap"].default),
+        min_impressions=min_impressions_of(scenario),
+    )
 
-    def __init__(self, space: ErrorSpace, min_impressions: int) -> None:
-        self._space: ErrorSpace = space
+
+class InProcessController:
+    """The real control law with its state kept in memory: the predictive law
+    (:func:`predictive_control_step`, the services' default) or the PID step."""
+
+    def __init__(
+        self, controller: ControllerName, min_impressions: int, predictive: PredictiveSettings
+    ) -> None:
+        self._controller: ControllerName = controller
+        self._space: ErrorSpace = "linear" if controller == "linear" else "log"
         self._min = min_impressions
+        self._predictive = predictive
         self._configs: dict[str, PolicyConfig] = {}
         self._states: dict[str, dict[str, TypeState]] = {}
         self._constants: Constants = {}
@@ -97,11 +129,25 @@ class InProcessController:
     def configure(self, configs: Mapping[str, PolicyConfig]) -> None:
         self._configs = dict(configs)
 
-    def step(self, counts: Mapping[str, PolicyCounts]) -> Mapping[str, PolicyStep]:
+    def step(
+        self, counts: Mapping[str, PolicyCounts], samples: WindowSamples | None
+    ) -> Mapping[str, PolicyStep]:
         by_policy = counts_by_policy(counts, self._configs)
-        steps = control_step(
-            self._configs, by_policy, self._states, min_impressions=self._min, space=self._space
-        )
+        if self._controller == "predictive":
+            steps = predictive_control_step(
+                self._configs,
+                by_policy,
+                None
+                if samples is None
+                else samples_by_policy(samples, self._configs, self._predictive.sample_cap),
+                self._states,
+                self._constants,
+                self._predictive,
+            )
+        else:
+            steps = control_step(
+                self._configs, by_policy, self._states, min_impressions=self._min, space=self._space
+            )
         self._states = {p: s.states for p, s in steps.items()}
         self._constants = {p: s.constants for p, s in steps.items()}
         return steps
@@ -134,7 +180,7 @@ class Event:
 @dataclass
 class RunResult:
     scenario: Scenario
-    controller: ErrorSpace
+    controller: ControllerName
     hours: int
     configs: dict[str, PolicyConfig]  # as in force at the end of the run
     series: list[Series]
@@ -163,7 +209,10 @@ def events_of(scenario: Scenario, hours: int) -> list[Event]:
     events = [Event(0, "start", "start")]
     for s in scenario.shocks:
         sign = "+" if s.score_mean_delta >= 0 else ""
-        events.append(Event(s.at_hour, "shock", f"{s.type} score {sign}{s.score_mean_delta:g}"))
+        parts = [f"{sign}{s.score_mean_delta:g}"] if s.score_mean_delta else []
+        if s.score_std_factor != 1.0:
+            parts.append(f"spread x{s.score_std_factor:g}")
+        events.append(Event(s.at_hour, "shock", f"{s.type} score {', '.join(parts) or '0'}"))
     for c in scenario.target_changes:
         label = f"{c.policy}/{c.type} target -> {c.target:.1%}"
         events.append(Event(c.at_hour, "target_change", label, c.policy))
@@ -211,7 +260,7 @@ class _Recorder:
 @dataclass(frozen=True)
 class LoopSettings:
     hours: int
-    space: ErrorSpace
+    controller: ControllerName
     gains: Gains
     bounds: Bounds
 
@@ -227,14 +276,14 @@ class _Window:
         self._counts: dict[str, PolicyCounts] = {}
 
     def add(
-        self, counts: Mapping[str, PolicyCounts], controller: Controller
+        self, counts: Mapping[str, PolicyCounts], traffic: Traffic, controller: Controller
     ) -> Mapping[str, PolicyStep]:
         """Add one slice; run the controller if that completes a window."""
         _merge(self._counts, counts)
         self._slices += 1
         if self._slices % self._per_window:
             return {}
-        steps = controller.step(self._counts)
+        steps = controller.step(self._counts, traffic.take_samples())
         self._counts = {}
         return steps
 
@@ -262,14 +311,14 @@ def run(
             start = hour + k * window.slice_seconds / 3600
             counts = traffic.serve(start, window.slice_seconds, u_used)
             _merge(hour_counts, counts)
-            recorder.saturated(window.add(counts, controller))
+            recorder.saturated(window.add(counts, traffic, controller))
         recorder.hour(hour_counts, configs, u_used)
         if on_hour:
             on_hour(hour + 1, settings.hours)
     series = [s for s in recorder.series.values() if any(not math.isnan(t) for t in s.target)]
     return RunResult(
         scenario=scenario,
-        controller=settings.space,
+        controller=settings.controller,
         hours=settings.hours,
         configs=configs,
         series=series,
@@ -280,7 +329,7 @@ def run(
 
 def simulate(
     scenario: Scenario,
-    space: ErrorSpace = "log",
+    controller: ControllerName = "predictive",
     *,
     gains: Gains | None = None,
     executor: Executor | None = None,
@@ -292,9 +341,10 @@ def simulate(
     min_impressions = min_impressions_of(scenario)
     settings = LoopSettings(
         hours=scenario.hours,
-        space=space,
+        controller=controller,
         gains=gains or default_gains(),
         bounds=default_bounds(),
     )
     traffic = SimulatedTraffic(scenario, scenario.seed, executor)
-    return run(scenario, traffic, InProcessController(space, min_impressions), settings, on_hour)
+    law = InProcessController(controller, min_impressions, predictive_settings(scenario))
+    return run(scenario, traffic, law, settings, on_hour)

@@ -46,6 +46,7 @@ from services import kafka
 from services.docstore import read_targets, write_targets
 from services.documents import TargetsDocument, validate_document
 from services.errors import CDError, InvalidInputError, UpstreamError
+from services.samples import WindowSamples
 from services.timebuckets import iso, last_full_window_end
 from services.zk import ZkStore
 
@@ -61,6 +62,7 @@ class Endpoints:
     zk_hosts: str
     zk_root: str
     zk_auth: str | None = None
+    zk_timeout: float = 10.0
 
 
 def wait_until(what: str, check: Any, timeout: float, interval: float = 0.05) -> Any:
@@ -251,6 +253,10 @@ class LiveController:
             "CD_CONTROLLER_MAX_WAIT_SECONDS": "0",
             "CD_CONTROLLER_MIN_IMPRESSIONS": str(self._min_impressions),
             **controller_env(self._loop),
+            # The live loop runs the PID until the blender's samples reach the
+            # controller through Kafka; the in-process run it is compared with
+            # runs ``--controller pid`` likewise.
+            "CD_CONTROLLER_MODE": "pid",
         }
         if self._e.zk_auth:
             env["CD_ZK_AUTH"] = self._e.zk_auth
@@ -260,7 +266,10 @@ class LiveController:
         if done.returncode != 0:
             raise CDError(f"pid-controller run --at {at} failed: {done.stderr.strip()}")
 
-    def step(self, counts: Mapping[str, PolicyCounts]) -> Mapping[str, PolicyStep]:
+    def step(
+        self, counts: Mapping[str, PolicyCounts], samples: WindowSamples | None
+    ) -> Mapping[str, PolicyStep]:
+        del samples  # the real controller reads its own (CD_CONTROLLER_MODE below)
         offsets = self._sink.flush()
         wait_until(
             "the counter to count the window",
@@ -378,7 +387,8 @@ def simulate_live(
     if hours > 190:
         raise InvalidInputError("--hours", "a live run must fit in the counter's retention (190 h)")
     base = last_full_window_end(int(now or time.time()), 3600) - hours * 3600
-    store = ZkStore(endpoints.zk_hosts, endpoints.zk_root, auth=endpoints.zk_auth).start()
+    e = endpoints
+    store = ZkStore(e.zk_hosts, e.zk_root, auth=e.zk_auth, timeout=e.zk_timeout).start()
     try:
         if store.read(store.paths.constants) is not None:
             raise InvalidInputError(
@@ -390,7 +400,7 @@ def simulate_live(
         sink = EventSink(endpoints.kafka_bootstrap, endpoints.topic)
         traffic = LiveTraffic(scenario, endpoints, sink, base)
         try:
-            loop = LoopSettings(hours, "log", default_gains(), default_bounds())
+            loop = LoopSettings(hours, "pid", default_gains(), default_bounds())
             controller = LiveController(
                 endpoints,
                 store,

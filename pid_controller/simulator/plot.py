@@ -26,7 +26,7 @@ from pid_controller.simulator.engine import RunResult, Series
 from pid_controller.simulator.metrics import BAND
 from services.names import policy_for_group
 
-COLOURS = {"log": "tab:blue", "linear": "tab:orange"}
+COLOURS = {"predictive": "tab:green", "pid": "tab:blue", "linear": "tab:orange"}
 SATURATED = "tab:red"
 
 

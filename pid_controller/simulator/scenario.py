@@ -9,6 +9,9 @@ question nobody asked. Supersets of the contract's format:
 * ``interval_seconds``: the controller's window (hours are 3600 s);
 * ``gains`` / ``bounds``: per-policy overrides, shaped like the targets document's;
 * ``min_impressions``: the controller's hold threshold.
+
+Contract section 12 adds ``sample_rate``, ``view_depth`` and shocks'
+``score_std_factor`` (a shock may now move the mean, the spread, or both).
 """
 
 from __future__ import annotations
@@ -49,7 +52,15 @@ class TypeSpec(_Strict):
 class Shock(_Strict):
     at_hour: Annotated[int, Field(ge=0)]
     type: Name
-    score_mean_delta: Finite
+    score_mean_delta: Finite = 0.0
+    # Contract section 12: multiplies the type's score spread from then on.
+    score_std_factor: Annotated[Finite, Field(gt=0)] = 1.0
+
+
+class ViewDepth(_Strict):
+    """Users see only the first ``min(slots, 1 + Poisson(mean - 1))`` results."""
+
+    mean: Annotated[Finite, Field(ge=1)]
 
 
 class TargetChange(_Strict):
@@ -78,6 +89,9 @@ class Scenario(_Strict):
     gains: dict[Name, Gains] = Field(default_factory=dict)
     bounds: dict[Name, Bounds] = Field(default_factory=dict)
     min_impressions: Annotated[int, Field(ge=0)] | None = None
+    # Contract section 12: the fraction of requests sampled for the predictive controller.
+    sample_rate: Annotated[Finite, Field(ge=0, le=1)] = 0.2
+    view_depth: ViewDepth | None = None
 
     @property
     def type_names(self) -> tuple[str, ...]:

@@ -179,6 +179,7 @@ def write_first_generation(zk: ZooKeeperServer, zk_root: str, store: ZkStore) ->
 
 
 def assert_clean_refusal(r: subprocess.CompletedProcess[str], path: str, problem: str) -> None:
+    assert problem, "name the problem the refusal must state (an empty one matches anything)"
     assert r.returncode == 1, r.stdout
     assert path in r.stderr and problem in r.stderr
     assert "Traceback" not in r.stderr
@@ -229,7 +230,9 @@ def test_history_leaves_out_and_names_every_bad_entry(
         assert "unreadable history entry" in line and problem in line
     # Rolling back to an unreadable generation is refused, naming its znode.
     assert_clean_refusal(
-        cdctl(zk, zk_root, "constants", "rollback", "2"), store.paths.history_entry(2), ""
+        cdctl(zk, zk_root, "constants", "rollback", "2"),
+        store.paths.history_entry(2),
+        BAD_DOCUMENTS[0][2],
     )
 
 
@@ -251,7 +254,9 @@ def test_rollback_is_the_way_out_of_a_damaged_constants_document(
 ) -> None:
     write_first_generation(zk, zk_root, store)
     put_raw(store, store.paths.constants, b"null")
-    assert_clean_refusal(cdctl(zk, zk_root, "constants", "show"), store.paths.constants, "")
+    assert_clean_refusal(
+        cdctl(zk, zk_root, "constants", "show"), store.paths.constants, "must be a JSON object"
+    )
     r = cdctl(zk, zk_root, "constants", "rollback", "1")
     assert r.returncode == 0, r.stderr
     assert f"replacing unreadable {store.paths.constants}" in r.stderr

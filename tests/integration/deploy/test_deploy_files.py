@@ -147,3 +147,17 @@ def test_dockerfile_is_slim_and_non_root() -> None:
     assert "\nUSER cd\n" in text
     for package in PACKAGES:
         assert f"COPY {package} ./{package}" in text
+
+
+def test_services_are_scraped_and_the_cron_job_pushes_its_metrics() -> None:
+    docs = [d for m in MANIFESTS for d in yaml.safe_load_all(m.read_text()) if d]
+    for name in ("blender", "counter-service"):
+        [workload] = [d for d in docs if d["metadata"]["name"] == name and "template" in d["spec"]]
+        template = workload["spec"]["template"]
+        notes = template["metadata"]["annotations"]
+        ports = {p["containerPort"] for p in template["spec"]["containers"][0]["ports"]}
+        assert notes["prometheus.io/scrape"] == "true" and int(notes["prometheus.io/port"]) in ports
+    [cron] = [d for d in docs if d["kind"] == "CronJob"]
+    container = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    assert "CD_PUSHGATEWAY_URL" in {e["name"] for e in container["env"]}
+    assert "CD_PUSHGATEWAY_URL" in (DEPLOY / "crontab").read_text()

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from services.documents import ConstantsDocument, dump_document
@@ -63,6 +64,8 @@ def test_zookeeper_unreachable_names_hosts_and_timeout_without_library_chatter(
     )
     verbose = run(zk, zk_root, "-v", "explain", CD_ZK_HOSTS=hosts, CD_ZK_TIMEOUT_SECONDS="1.5")
     assert verbose.returncode == 1 and "kazoo.client" in verbose.stderr  # asked for: shown
+    after = run(zk, zk_root, "explain", "-v", CD_ZK_HOSTS=hosts, CD_ZK_TIMEOUT_SECONDS="1.5")
+    assert after.returncode == 1 and "kazoo.client" in after.stderr  # after the command too
 
 
 def test_a_command_that_works_logs_nothing(
@@ -107,6 +110,20 @@ def test_schedule_stops_cleanly_on_sigterm(
             proc.kill()
     assert proc.returncode == 0, out
     assert "stopping" in out
+    assert store.read(store.paths.constants) is None
+
+
+def test_run_at_a_window_that_has_not_ended_exits_2_saying_when_it_ends(
+    zk: ZooKeeperServer, zk_root: str, store: ZkStore
+) -> None:
+    apply_edit(store, set_targets("default", {"video": 0.1}, {}))
+    end = (int(time.time()) // 3600 + 1) * 3600
+    at = datetime.fromtimestamp(end, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    started = time.monotonic()
+    r = run(zk, zk_root, "run", "--at", at, CD_COUNTER_URLS=f"http://127.0.0.1:{free_port()}")
+    assert r.returncode == 2, r.stderr
+    assert f"has not ended yet: it ends at {at}" in r.stderr
+    assert time.monotonic() - started < 30  # refused, not waited for
     assert store.read(store.paths.constants) is None
 
 

@@ -70,7 +70,7 @@ def test_live_loop_converges_and_agrees_with_in_process(
             lambda: _status(endpoints)["events_counted"] == expected,
             30,
         )
-    local = simulate(scenario)
+    local = simulate(scenario, "pid")  # the live loop runs CD_CONTROLLER_MODE=pid
     (lv,), (lc,) = live.series, local.series
     assert lv.share[0] > 0.19  # starts near 20 %
     assert abs(lv.share[-1] - 0.155) / 0.155 < 0.05  # converged to the 15.5 % target

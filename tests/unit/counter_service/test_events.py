@@ -59,7 +59,7 @@ def validator() -> Validator:
     ],
 )
 def test_each_reason(value: bytes | None, reason: str) -> None:
-    result = validator().batch([value], NOW)
+    result = validator().batch([value], [NOW])
     assert result.counted == 0 and not result.counts
     assert [r.reason for r in result.rejections] == [reason]
     assert result.rejections[0].detail
@@ -73,7 +73,7 @@ def test_valid_event_counts_with_default_group_and_ignores_other_fields() -> Non
         b'{"ts": 1763820000999, "content_type": "video", "experiment_group": null}',
         b'{"ts": 1763820600000, "content_type": "video"}',  # exactly 10 minutes ahead
     ]
-    result = validator().batch(values, NOW)
+    result = validator().batch(values, [NOW] * len(values))
     assert result.rejections == []
     assert result.counted == 4
     assert result.counts == {
@@ -81,12 +81,13 @@ def test_valid_event_counts_with_default_group_and_ignores_other_fields() -> Non
         ("default", 1763820000, "video"): 2,
         ("default", 1763820600, "video"): 1,
     }
-    assert result.max_ts == 1763820600000
+    # The mark stops at the record's time: an event stamped ahead does not lift it.
+    assert result.max_ts == NOW
 
 
 def test_rejection_index_points_into_the_batch() -> None:
     good = b'{"ts": 1763820000000, "content_type": "video"}'
-    result = validator().batch([good, b"x", good, b"[]"], NOW)
+    result = validator().batch([good, b"x", good, b"[]"], [NOW] * 4)
     assert [(r.index, r.reason) for r in result.rejections] == [
         (1, events.BAD_JSON),
         (3, events.NOT_OBJECT),
@@ -121,7 +122,7 @@ def reference(event: dict[str, Any]) -> tuple[str, int, str] | None:
 
 @given(st.lists(event_dicts, max_size=30))
 def test_batch_agrees_with_a_reference(batch: list[dict[str, Any]]) -> None:
-    result = validator().batch([orjson.dumps(e) for e in batch], NOW)
+    result = validator().batch([orjson.dumps(e) for e in batch], [NOW] * len(batch))
     keys = [reference(e) for e in batch]
     assert result.counts == dict(Counter(k for k in keys if k is not None))
     assert [r.index for r in result.rejections] == [i for i, k in enumerate(keys) if k is None]
@@ -131,7 +132,7 @@ def test_batch_agrees_with_a_reference(batch: list[dict[str, Any]]) -> None:
 
 @given(st.binary(max_size=40))
 def test_arbitrary_bytes_never_raise(value: bytes) -> None:
-    result = validator().batch([value], NOW)
+    result = validator().batch([value], [NOW])
     assert result.counted + len(result.rejections) == 1
 
 
@@ -142,7 +143,7 @@ def test_a_time_refusal_reads_the_event_time_as_a_date() -> None:
         b'{"ts": 1763820600001, "content_type": "video"}',
         b'{"ts": 9999999999999999999, "content_type": "video"}',
     )
-    details = [r.detail for r in validator().batch([old, ahead, huge], NOW).rejections]
+    details = [r.detail for r in validator().batch([old, ahead, huge], [NOW] * 3).rejections]
     assert details == [
         "ts 1000 (1970-01-01T00:00:01Z) is older than the retention",
         "ts 1763820600001 (2025-11-22T14:10:00Z) is more than 10 minutes ahead",

@@ -9,8 +9,8 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from pid_controller.decide import RunResult
 from pid_controller.run_metrics import JOB, RunPusher
-from pid_controller.runner import RunResult
 from services.errors import CDError
 
 
