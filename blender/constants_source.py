@@ -306,7 +306,8 @@ class ZkConstantsSource:
 
     def _store_cache(self, raw: bytes) -> None:
         try:
-            self._cache.store(raw)
+            # A document replaced meanwhile is not written: the newer one is queued.
+            self._cache.store(raw, still_current=lambda: self._cached_raw == raw)
         except CacheError as exc:
             log.error("constants cache not updated: %s", exc)
             self._record_error(f"cache: {exc}")

@@ -64,6 +64,7 @@ class BlenderSettings(CommonSettings):
     blender_max_candidates: int = Field(default=10_000, ge=1)
     blender_max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     blender_cache_path: Path = Path("./data/blender/constants.cache.json")
+    blender_workers: int = Field(default=1, ge=1, le=64)
     # Candidate sampling (contract section 10); either at 0 turns it off.
     blender_sample_rate: float = Field(default=0.01, ge=0, le=1, allow_inf_nan=False)
     blender_samples_per_second: float = Field(default=20.0, ge=0, allow_inf_nan=False)
@@ -147,10 +148,9 @@ class ControllerSettings(CommonSettings):
     counter_urls: str = ""
     # Where `run` and `schedule` push their run metrics; unset: no push.
     pushgateway_url: str | None = None
-    # Reading the window's candidate samples (pid_controller.samples_source): at most
-    # this many per experiment group (a uniform reservoir beyond), how late a
-    # sample may arrive after the window, how long the read may take in all.
-    controller_max_samples: int = Field(default=2000, ge=1)
+    # Reading the window's candidate samples (pid_controller.samples_source; at most
+    # CD_CONTROLLER_SAMPLE_CAP per experiment group): how late a sample may arrive
+    # after the window, how long the read may take in all.
     controller_samples_grace_seconds: float = Field(default=10.0, ge=0, allow_inf_nan=False)
     controller_samples_timeout_seconds: float = Field(default=30.0, gt=0, allow_inf_nan=False)
 
