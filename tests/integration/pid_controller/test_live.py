@@ -75,7 +75,8 @@ def test_live_loop_converges_and_agrees_with_in_process(
     local = simulate(scenario)
     (lv,), (lc,) = live.series, local.series
     assert lv.share[0] > 0.19  # starts near 20 %
-    assert abs(lv.share[-1] - 0.155) / 0.155 < 0.05  # converged to the 15.5 % target
+    # Solved on the first window's samples, the very next window is on target (5 %).
+    assert all(abs(x - 0.155) / 0.155 < 0.05 for x in lv.share[1:]), lv.share
     for a, b in zip(lv.share, lc.share, strict=True):
         assert math.isclose(a, b, rel_tol=0.02)
     assert lv.u == pytest.approx(lc.u, rel=1e-9, abs=1e-12)
