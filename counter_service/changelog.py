@@ -34,6 +34,32 @@ watermark (Tansu's may trail the data).
 
 A data record with ``from == to`` and no deltas is a *heartbeat*: the owner
 saw ``p`` fully read at wall time ``idle_ms``, which feeds ``complete_through``.
+
+Bounded restore keeps the argument (snapshot.py, restorer.py, recovery.py):
+
+6. A snapshot is the state after an exact prefix of the changelog: it is read
+   from one RocksDB snapshot, and (3) writes counts, source offsets and the
+   changelog positions of each batch in one write batch. By (5) every
+   instance that applied that prefix holds the same state, so loading the
+   snapshot and following the changelog from its positions is the induction
+   of (4) resumed at the snapshot's positions: still no gap, no overlap.
+   Counts older than the retention are left out; the sweep drops them anyway.
+7. A snapshot counts only once complete: its footer (positions and totals) is
+   produced after every chunk was acknowledged, and a footer whose chunks are
+   not all found is skipped. A writer killed at any moment of a snapshot
+   leaves at worst chunks without a footer, which no restore uses; the newest
+   complete snapshot is then the previous one, whose changelog records are
+   still kept (8).
+8. Nothing a restore may need is deleted: records are deleted only below the
+   *previous* complete snapshot's positions, after a newer one is complete,
+   and time or size retention is refused on both topics (topics.py), so an
+   outage of any length cannot delete records written after the last snapshot.
+9. A folder whose position lies past the end of the log (the topic recreated,
+   the broker's data lost) or below its start without a covering snapshot is
+   never continued: the first is moved aside and rebuilt from what the broker
+   holds, the second refuses (recovery.py). A running follower that finds
+   such a gap stops being ready and exits; it never jumps over it, since it
+   reads with ``auto.offset.reset=error`` and checks the log's end with fences.
 """
 
 from __future__ import annotations

@@ -25,7 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, Literal
 
-# Loading a snapshot costs reading it; below this many records to replay, replaying wins.
+# A folder that is not fresh loads a snapshot only when that saves replaying at least
+# this many records (a restart after a short stop replays a few records instead).
 SNAPSHOT_GAIN: Final = 1_000
 
 Action = Literal["replay", "snapshot", "rebuild", "refuse"]
@@ -76,6 +77,7 @@ def plan(
     if usable and snapshot is not None:
         ahead = all(snapshot.get(c, 0) >= positions.get(c, 0) for c in cparts)
         gain = sum(snapshot.get(c, 0) - positions.get(c, 0) for c in cparts)
-        if ahead and gain >= SNAPSHOT_GAIN:
+        fresh = not any(positions.get(c, 0) for c in cparts)  # bounded, whatever the uptime
+        if ahead and gain > 0 and (fresh or gain >= SNAPSHOT_GAIN):
             return Plan("snapshot", f"a snapshot saves replaying {gain} records")
     return Plan("replay", "replaying the changelog from the local state's position")

@@ -6,6 +6,12 @@ integration. Races: runs take a ZooKeeper lock, re-read after acquiring it,
 and publish constants, state and history in one version-checked multi-op
 (:mod:`services.ledger`), so even without the lock two runs produce one write.
 Everything that can fail (targets, counts) is read before anything is written.
+
+Mode (contract section 10): ``predictive`` solves each policy on the window's
+candidate samples (pid_controller/predictive.py); a policy whose samples are
+missing, too few or unreadable takes the PID step for that window, and its
+diagnostics say why. Samples never fail a run: an unreadable source is a
+fallback, not an error.
 """
 
 from __future__ import annotations
@@ -13,19 +19,30 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Literal
 
 from pid_controller.counts import WindowCounts, fetch_window, registered_counters
 from pid_controller.decide import RunResult, decide_write, read_policies
+from pid_controller.predictive import (
+    NO_SOURCE,
+    UNAVAILABLE,
+    PredictiveSettings,
+    predictive_control_step,
+    samples_by_policy,
+)
 from pid_controller.step import (
     Bounds,
     Gains,
     PolicyConfig,
     PolicyStep,
+    PredictiveState,
     TypeState,
+    TypeStep,
     control_step,
     counts_by_policy,
+    resolve_bounds,
 )
 from services import display
 from services.docstore import read_paused
@@ -35,14 +52,18 @@ from services.ledger import (
     ControllerStateDocument,
     HistoryEntry,
     Ledger,
+    PredictiveStateDoc,
     TypeStateDoc,
     read_ledger,
 )
+from services.samples import SamplesUnavailableError, WindowSamples
 from services.timebuckets import iso, last_full_window_end, parse_time
 from services.zk import ZkStore
 
 log = logging.getLogger(__name__)
 Fetch = Callable[[list[str], int, int], WindowCounts]
+# A window's candidate samples by experiment group, from [start, end) in epoch seconds.
+Samples = Callable[[int, int], WindowSamples]
 
 
 @dataclass(frozen=True)
@@ -55,6 +76,8 @@ class ControllerConfig:
     counter_urls: list[str] = field(default_factory=list)
     writer: str = "pid-controller"
     lock_timeout: float = 60.0
+    mode: Literal["predictive", "pid"] = "predictive"
+    predictive: PredictiveSettings = field(default_factory=PredictiveSettings)
 
 
 class WindowNotEndedError(InvalidInputError):
@@ -74,16 +97,57 @@ def policy_configs(targets: TargetsDocument, config: ControllerConfig) -> dict[s
         gains = (
             Gains(entry.gains.kp, entry.gains.ki, entry.gains.kd) if entry.gains else config.gains
         )
-        bounds = Bounds(entry.bounds.min, entry.bounds.max) if entry.bounds else config.bounds
-        out[name] = PolicyConfig(dict(entry.targets), gains, bounds)
+        bounds = resolve_bounds(entry.bounds, config.bounds)
+        out[name] = PolicyConfig(entry.intervals(), gains, bounds)
     return out
 
 
 def previous_states(state: ControllerStateDocument) -> dict[str, dict[str, TypeState]]:
     return {
-        p: {t: TypeState(s.integral, s.measurement, s.u) for t, s in types.items()}
+        p: {
+            t: TypeState(s.integral, s.measurement, s.u, _predictive_state(s.predictive))
+            for t, s in types.items()
+        }
         for p, types in state.policies.items()
     }
+
+
+def _predictive_state(doc: PredictiveStateDoc | None) -> PredictiveState | None:
+    if doc is None:
+        return None
+    return PredictiveState(
+        doc.level,
+        doc.trend,
+        doc.p_ll,
+        doc.p_lt,
+        doc.p_tt,
+        doc.bias,
+        doc.bias_seen,
+        doc.target,
+        doc.spread,
+    )
+
+
+def _state_doc(s: TypeState) -> TypeStateDoc:
+    p = s.predictive
+    return TypeStateDoc(
+        integral=s.integral,
+        measurement=s.measurement,
+        u=s.u,
+        predictive=None
+        if p is None
+        else PredictiveStateDoc(
+            level=p.level,
+            trend=p.trend,
+            p_ll=p.p_ll,
+            p_lt=p.p_lt,
+            p_tt=p.p_tt,
+            bias=p.bias,
+            bias_seen=p.bias_seen,
+            target=p.target,
+            spread=p.spread,
+        ),
+    )
 
 
 def _already_done(ledger: Ledger, end: int) -> bool:
@@ -131,24 +195,75 @@ def wait_for_counts(
         sleep(min(5.0, max_wait - waited))
 
 
+def _diagnostic(s: TypeStep) -> Diagnostic:
+    return Diagnostic(
+        target=s.target.to_json(),
+        share=s.share,
+        impressions=s.impressions,
+        error=s.error,
+        p=s.p,
+        i=s.i,
+        d=s.d,
+        saturated=s.saturated,
+        skipped=s.skipped,
+        rate_limited=s.rate_limited,
+        mode=s.mode,
+        fallback=s.fallback,
+        samples=s.samples,
+        predicted_share=s.predicted_share,
+        reachable=s.reachable,
+        # Superset: the solve before filtering, the model's bias, the engagement cost.
+        **dict(s.detail),
+    )
+
+
 def _diagnostics(steps: dict[str, PolicyStep]) -> dict[str, dict[str, Diagnostic]]:
     return {
-        policy: {
-            t: Diagnostic(
-                target=s.target,
-                share=s.share,
-                impressions=s.impressions,
-                error=s.error,
-                p=s.p,
-                i=s.i,
-                d=s.d,
-                saturated=s.saturated,
-                skipped=s.skipped,
-            )
-            for t, s in step.types.items()
-        }
-        for policy, step in steps.items()
+        policy: {t: _diagnostic(s) for t, s in step.types.items()} for policy, step in steps.items()
     }
+
+
+@dataclass(frozen=True)
+class WindowRead:
+    """What the step read for its window: counts, and samples (None: why not)."""
+
+    counts: WindowCounts
+    complete: bool
+    samples: WindowSamples | None = None
+    unavailable: str | None = None
+
+
+def _policy_steps(
+    targets: TargetsDocument, ledger: Ledger, read: WindowRead, config: ControllerConfig
+) -> dict[str, PolicyStep]:
+    configs = policy_configs(targets, config)
+    measured = counts_by_policy(read.counts.groups, configs.keys())
+    previous = previous_states(ledger.state)
+    if config.mode == "pid":
+        return control_step(configs, measured, previous, min_impressions=config.min_impressions)
+    settings = replace(config.predictive, min_impressions=config.min_impressions)
+    samples = (
+        None
+        if read.samples is None
+        else samples_by_policy(read.samples, configs, settings.sample_cap)
+    )
+    in_force = dict(ledger.constants.policies) if ledger.constants else {}
+    return predictive_control_step(
+        configs, measured, samples, previous, in_force, settings, unavailable=read.unavailable
+    )
+
+
+def read_samples(
+    samples: Samples | None, start: int, end: int
+) -> tuple[WindowSamples | None, str | None]:
+    """The window's samples, or None and why (never an error: the step falls back)."""
+    if samples is None:
+        return None, NO_SOURCE
+    try:
+        return samples(start, end), None
+    except SamplesUnavailableError as exc:
+        log.warning("samples unavailable for [%s, %s): %s; PID step this window", start, end, exc)
+        return None, UNAVAILABLE
 
 
 def summarize(doc: ConstantsDocument) -> str:
@@ -170,18 +285,14 @@ def summarize(doc: ConstantsDocument) -> str:
 def build_step(
     targets: TargetsDocument,
     ledger: Ledger,
-    counts: WindowCounts,
-    complete: bool,
+    read: WindowRead,
     end: int,
     config: ControllerConfig,
     now: datetime,
 ) -> HistoryEntry:
     """The documents a step would publish (pure given its inputs)."""
-    configs = policy_configs(targets, config)
-    measured = counts_by_policy(counts.groups, configs.keys())
-    steps = control_step(
-        configs, measured, previous_states(ledger.state), min_impressions=config.min_impressions
-    )
+    counts = read.counts
+    steps = _policy_steps(targets, ledger, read, config)
     generation = ledger.generation + 1
     constants = ConstantsDocument.model_validate(
         {
@@ -192,20 +303,19 @@ def build_step(
             "rolled_back_from": None,
             "policies": {p: s.constants for p, s in steps.items()},
             "diagnostics": _diagnostics(steps),
-            # Superset fields (documented in the README): how complete the counts were.
-            "counts_complete": complete,
+            # Superset fields (documented in the README): how complete the counts were,
+            # the controller's mode and the sample records it skipped as unreadable.
+            "counts_complete": read.complete,
             "counts_complete_through": counts.complete_through,
+            "mode": config.mode,
+            "samples_skipped": read.samples.skipped if read.samples else 0,
         }
     )
     state = ControllerStateDocument(
         generation=generation,
         window_end=iso(end),
         policies={
-            p: {
-                t: TypeStateDoc(integral=s.integral, measurement=s.measurement, u=s.u)
-                for t, s in step.states.items()
-            }
-            for p, step in steps.items()
+            p: {t: _state_doc(s) for t, s in step.states.items()} for p, step in steps.items()
         },
     )
     return HistoryEntry(
@@ -228,7 +338,9 @@ def run_once(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     sleep: Callable[[float], object] = time.sleep,
     fetch: Fetch = fetch_window,
+    samples: Samples | None = None,
 ) -> RunResult:
+    """One step; ``samples`` reads the window's candidate samples (None: no source)."""
     paused = read_paused(store)
     if paused is not None:
         return RunResult("paused", f"paused since {paused.since}: {paused.reason}; nothing written")
@@ -241,9 +353,9 @@ def run_once(
             f"in {format_duration(end - now)}",
         )
     if dry_run:
-        return _step(store, config, end, clock, sleep, fetch, dry_run=True)
+        return _step(store, config, end, clock, sleep, fetch, samples, dry_run=True)
     with store.lock(store.paths.controller_lock, config.writer, config.lock_timeout):
-        return _step(store, config, end, clock, sleep, fetch, dry_run=False)
+        return _step(store, config, end, clock, sleep, fetch, samples, dry_run=False)
 
 
 def _step(
@@ -253,6 +365,7 @@ def _step(
     clock: Callable[[], datetime],
     sleep: Callable[[float], object],
     fetch: Fetch,
+    samples: Samples | None,
     *,
     dry_run: bool,
 ) -> RunResult:
@@ -270,9 +383,14 @@ def _step(
         lambda: clock().timestamp(),
         sleep,
     )
+    start = end - config.interval
+    window, unavailable = (
+        read_samples(samples, start, end) if config.mode == "predictive" else (None, None)
+    )
+    read = WindowRead(counts, complete, window, unavailable)
 
     def build(targets: TargetsDocument) -> HistoryEntry:
-        return build_step(targets, ledger, counts, complete, end, config, clock())
+        return build_step(targets, ledger, read, end, config, clock())
 
     if dry_run:
         entry = build(read_policies(store).doc)

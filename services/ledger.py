@@ -35,10 +35,26 @@ log = logging.getLogger(__name__)
 HISTORY_KEEP = 1000
 
 
+class PredictiveStateDoc(OpenModel):
+    """The predictive law's filter and bias (pid_controller/predictive.py)."""
+
+    level: Finite | None = None
+    trend: Finite = 0.0
+    p_ll: Finite = 0.0
+    p_lt: Finite = 0.0
+    p_tt: Finite = 0.0
+    bias: Finite = 0.0
+    bias_seen: bool = False
+    target: tuple[Finite, Finite] | None = None
+    spread: Finite = 0.0
+
+
 class TypeStateDoc(OpenModel):
     integral: Finite = 0.0
     measurement: Finite | None = None
     u: Finite = 0.0
+    # Absent in states written before the predictive law (and after a PID-only step).
+    predictive: PredictiveStateDoc | None = None
 
 
 class ControllerStateDocument(OpenModel):

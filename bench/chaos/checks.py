@@ -20,6 +20,8 @@ from bench.chaos.config import ChaosConfig, Criterion, Figures
 from bench.chaos.controllers import one_per_window, read_history, same_as_clean
 from bench.chaos.faults import CounterKiller, ZooKeeperChaos, recover
 from bench.chaos.traffic import EventProducer
+from counter_service import snapshot
+from services.kafka import consumer_config, make_consumer, make_producer, producer_config
 from services.local.process import http_ok
 from tests.integration.counter_service.harness import Key
 
@@ -148,6 +150,48 @@ def blender(
         f"serves generation {served[0]} from zookeeper"
     )
     return Criterion("3 blender never failed", not problems, detail)
+
+
+def snapshots(cluster: Cluster, config: ChaosConfig, figures: Figures) -> Criterion:
+    """The snapshot path was in play: snapshots written (some cut short by a kill, which
+    criterion 1 shows cost nothing), and a restart restored from one."""
+    topic = f"{cluster.deployment.topic}.counter-changelog.snapshots"
+    chunks: set[str] = set()
+    footers: set[str] = set()
+    bootstrap = cluster.deployment.bootstrap
+    # Up to a probe's offset: the counters keep writing snapshots while we read.
+    end = snapshot.SnapshotStore(
+        bootstrap, topic, make_producer(producer_config(bootstrap)), "chaos"
+    ).end()
+    consumer = make_consumer(consumer_config(bootstrap, "chaos-snapshots"))
+    try:
+        records = snapshot.read_range(consumer, topic, 0, end, timeout=120)
+    finally:
+        consumer.close()
+    for _, record in records:
+        if isinstance(record, snapshot.Chunk):
+            chunks.add(record.snapshot)
+        elif isinstance(record, snapshot.Footer):
+            footers.add(record.snapshot)
+    figures.snapshots_complete, figures.snapshots_cut = len(footers), len(chunks - footers)
+    figures.restores_from_snapshot = sum(
+        c.server.log_path.read_text().count("loaded snapshot") for c in cluster.counters
+    )
+    problems = []
+    if not footers:
+        problems.append("no complete snapshot")
+    if figures.kills_during_snapshot < config.snapshot_kills:
+        problems.append(
+            f"{figures.kills_during_snapshot} kills during a snapshot < {config.snapshot_kills}"
+        )
+    if figures.counter_wipes and not figures.restores_from_snapshot:
+        problems.append("no restart restored from a snapshot")
+    detail = "; ".join(problems) or (
+        f"{len(footers)} complete, {figures.kills_during_snapshot} kills while one was "
+        f"written, {len(chunks - footers)} left without a footer, "
+        f"{figures.restores_from_snapshot} restores from a snapshot"
+    )
+    return Criterion("snapshot path in play", not problems, detail)
 
 
 def faults(config: ChaosConfig, figures: Figures) -> Criterion:

@@ -33,6 +33,9 @@ TARGETS: dict[str, Any] = {
 }
 
 
+SNAPSHOT_SECONDS = 0.5
+
+
 @dataclass
 class Cluster:
     broker: TansuBroker
@@ -81,7 +84,15 @@ def running_cluster(workdir: Path, partitions: int) -> Iterator[Cluster]:
         for r in (root, clean_root):
             set_targets(zk.hosts, r)
         deployment = Deployment(
-            broker.bootstrap, topic, zk.hosts, root, workdir, group_id=f"chaos-{run_id}"
+            broker.bootstrap,
+            topic,
+            zk.hosts,
+            root,
+            workdir,
+            group_id=f"chaos-{run_id}",
+            # A snapshot every half second, so that kills land during snapshots and the
+            # restart after the wipe restores from one (the snapshot path is in play).
+            extra={"CD_COUNTER_SNAPSHOT_SECONDS": str(SNAPSHOT_SECONDS)},
         )
         counters = [CounterProcess(deployment, name) for name in ("a", "b")]
         for counter in counters:

@@ -19,12 +19,20 @@ from rich.progress import Progress
 from rich.table import Table
 
 from pid_controller.simulator import tune as tuning
-from pid_controller.simulator.engine import RunResult, default_gains, simulate
+from pid_controller.simulator.engine import (
+    CONTROLLERS,
+    ControllerName,
+    RunResult,
+    Series,
+    default_gains,
+    simulate,
+)
 from pid_controller.simulator.live import Endpoints
+from pid_controller.simulator.metrics import largest_step
 from pid_controller.simulator.plot import plot_convergence
 from pid_controller.simulator.report import Row, event_rows, row_of, write_report
-from pid_controller.simulator.scenario import Scenario, load_scenario, shipped
-from pid_controller.step import ErrorSpace
+from pid_controller.simulator.scenario import Scenario, load_scenario, parse_scenario, shipped
+from services import logs
 from services.errors import CDError, InvalidInputError
 from services.settings import ControllerSettings, load
 
@@ -41,13 +49,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scenario", help="scenario file (JSON/YAML) or shipped name (see --list)")
     p.add_argument("--hours", type=int, help="override the scenario's hours")
     p.add_argument(
+        "--window-seconds",
+        type=int,
+        help="short windows (60 to 3600 s, whole minutes): every scenario hour, and --hours, "
+        "becomes one window of this length (the scenario's window_seconds)",
+    )
+    p.add_argument(
+        "--max-step",
+        type=float,
+        help="most a constant moves per window, log units (default CD_CONTROLLER_MAX_STEP's)",
+    )
+    p.add_argument(
         "--controller",
-        choices=["log", "linear"],
-        default="log",
-        help="error in log space (the real controller) or share units",
+        choices=[*CONTROLLERS, "log"],
+        default="predictive",
+        help="predictive (the services' default: solve on sampled candidate lists, plus "
+        "feedback), pid (the log-space PID step; 'log' is its old name and still works), "
+        "or linear (the PID on share units, for comparison)",
     )
     p.add_argument("--out", type=Path, help="output directory (default ./sim-out/<scenario>)")
-    p.add_argument("--compare", action="store_true", help="run log and linear side by side")
+    p.add_argument(
+        "--compare", action="store_true", help="run predictive, pid and linear side by side"
+    )
     p.add_argument("--tune", action="store_true", help="search gains over the shipped scenarios")
     p.add_argument("--list", action="store_true", help="list the shipped scenarios")
     p.add_argument("--seed", type=int, help="override the scenario's seed")
@@ -60,7 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="--live: replace the stack's targets with the scenario's (refused without it)",
     )
     p.add_argument(
-        "-v", "--verbose", action="store_true", help="--feed: also log every HTTP request"
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="--live, --feed: also show the ZooKeeper and HTTP clients' logs",
     )
     p.add_argument(
         "--live-requests-per-hour",
@@ -124,7 +150,8 @@ def _fmt(value: float | int | None, spec: str) -> str:
     return "never" if value is None else format(value, spec)
 
 
-def _row_cells(r: Row) -> list[str]:
+def _row_cells(r: Row, s: Series) -> list[str]:
+    limited = sum(s.rate_limited)
     return [
         _fmt(r.first_share, ".2%"),
         _fmt(r.final_share, ".2%"),
@@ -132,16 +159,28 @@ def _row_cells(r: Row) -> list[str]:
         f"{r.overshoot_pct:.1f}",
         _fmt(r.steady_state_error_pct, ".2f"),
         str(r.saturated_hours),
+        f"{largest_step(s.u):.2f}" + (f" ({limited} lim)" if limited else ""),
     ]
 
 
-HEAD = ["first share", "final share", "settle h", "overshoot %", "steady err %", "saturated h"]
-SHORT = ["first", "final", "settle h", "over %", "sse %", "sat h"]
+HEAD = [
+    "first share",
+    "final share",
+    "settle h",
+    "overshoot %",
+    "steady err %",
+    "saturated h",
+    "max |Δu|",
+]
+SHORT = ["first", "final", "settle h", "over %", "sse %", "sat h", "Δu"]
 
 
 def results_table(runs: Sequence[RunResult]) -> Table:
     """One row per policy and type; with several runs, their columns side by side."""
-    table = Table(title=f"scenario {runs[0].scenario.name} ({runs[0].hours} h)")
+    hour = runs[0].hour_seconds
+    length = f"{runs[0].hours} h" if hour == 3600 else f"{runs[0].hours} windows of {hour} s"
+    note = "" if hour == 3600 else "; hour columns count windows"
+    table = Table(title=f"scenario {runs[0].scenario.name} ({length}{note})")
     for name in ("policy", "type", "target"):
         table.add_column(name, no_wrap=True)
     for run in runs:
@@ -149,10 +188,8 @@ def results_table(runs: Sequence[RunResult]) -> Table:
             name = head if len(runs) == 1 else f"{short}\n({run.controller})"
             table.add_column(name, justify="right")
     for i, s in enumerate(runs[0].series):
-        rows = [row_of(r.series[i], r.events, r.hours) for r in runs]
-        table.add_row(
-            s.policy, s.type, f"{rows[0].target:.2%}", *(c for r in rows for c in _row_cells(r))
-        )
+        cells = [_row_cells(row_of(r.series[i], r.events, r.hours), r.series[i]) for r in runs]
+        table.add_row(s.policy, s.type, s.target[-1].label(), *(c for r in cells for c in r))
     return table
 
 
@@ -202,21 +239,38 @@ def _scenario(args: argparse.Namespace) -> Scenario:
         if args.seed < 0:
             raise InvalidInputError("--seed", "must be >= 0")
         update["seed"] = args.seed
-    return s.model_copy(update=update) if update else s
+    if args.window_seconds is not None:
+        update["window_seconds"] = args.window_seconds
+    if args.max_step is not None and not 0 < args.max_step < float("inf"):
+        raise InvalidInputError("--max-step", "must be a positive number (log units)")
+    if not update:
+        return s
+    try:  # re-validated: an interval must fit the hour like the file's would
+        return parse_scenario({**s.model_dump(exclude={"name"}), **update}, s.name)
+    except InvalidInputError as exc:
+        flag = {"window_seconds": "--window-seconds"}.get(exc.field, exc.field)
+        raise InvalidInputError(flag, exc.problem) from exc
 
 
 def _simulate(args: argparse.Namespace, reporter: Reporter, console: Console) -> int:
     scenario = _scenario(args)
     out: Path = args.out or Path("sim-out") / scenario.name
-    spaces: list[ErrorSpace] = [args.controller]
-    if args.compare:
-        spaces.append("linear" if args.controller == "log" else "log")
+    chosen: ControllerName = "pid" if args.controller == "log" else args.controller
+    spaces = [chosen, *(c for c in CONTROLLERS if c != chosen)] if args.compare else [chosen]
     work = scenario.hours * scenario.requests_per_hour * scenario.candidates_per_request
     runs = []
     with _pool(_workers(args.workers, work)) as ex:
         for space in spaces:
             with reporter.task(f"{scenario.name} ({space})", scenario.hours) as tick:
-                runs.append(simulate(scenario, space, executor=ex, on_hour=lambda _h, _n: tick()))
+                runs.append(
+                    simulate(
+                        scenario,
+                        space,
+                        executor=ex,
+                        on_hour=lambda _h, _n: tick(),
+                        max_step=args.max_step,
+                    )
+                )
     write_report(runs[0], out / "report.json")
     plot_convergence(runs[:1], out / "convergence.png")
     if args.compare:
@@ -265,6 +319,7 @@ def _endpoints(args: argparse.Namespace) -> Endpoints:
         zk_hosts=settings.zk_hosts,
         zk_root=settings.zk_root,
         zk_auth=settings.zk_auth,
+        zk_timeout=settings.zk_timeout_seconds,
     )
 
 
@@ -273,11 +328,9 @@ def _feed(args: argparse.Namespace) -> int:
     import threading
 
     from pid_controller.simulator.live import feed
-    from services import logs
 
     if args.live_requests_per_hour < 1:
         raise InvalidInputError("--live-requests-per-hour", "must be at least 1")
-    logs.configure("INFO", libraries=logs.command_libraries(args.verbose))
     scenario = _scenario(args).model_copy(update={"requests_per_hour": args.live_requests_per_hour})
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -318,6 +371,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # A pipe or file gets a wide table rather than rich's 80-column default.
     console = Console() if sys.stdout.isatty() else Console(width=160)
     reporter = Reporter(args.quiet)
+    # --feed reports each slice at INFO; the clients' own lines only with -v.
+    logs.configure(
+        "INFO" if args.feed else "WARNING", libraries=logs.command_libraries(args.verbose)
+    )
     try:
         if args.feed:
             return _feed(args)

@@ -21,6 +21,11 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from pid_controller.predictive import (
+    PredictiveSettings,
+    predictive_control_step,
+    samples_by_policy,
+)
 from pid_controller.simulator.scenario import Scenario
 from pid_controller.step import (
     Bounds,
@@ -32,11 +37,18 @@ from pid_controller.step import (
     TypeState,
     control_step,
     counts_by_policy,
+    resolve_bounds,
 )
+from services.intervals import NO_TARGET, Interval, as_interval
+from services.samples import WindowSamples
 from services.settings import ControllerSettings
 
 Constants = dict[str, dict[str, float]]
 EventKind = Literal["start", "shock", "target_change"]
+# predictive: the services' default law (pid_controller/predictive.py); pid: the
+# log-space PID step alone; linear: the PID on share units, for comparison.
+ControllerName = Literal["predictive", "pid", "linear"]
+CONTROLLERS: tuple[ControllerName, ...] = ("predictive", "pid", "linear")
 
 
 class Traffic(Protocol):
@@ -46,14 +58,20 @@ class Traffic(Protocol):
         """Serve ``seconds`` of requests from ``start_hour``; impressions per group."""
         ...
 
+    def take_samples(self) -> WindowSamples | None:
+        """Candidate samples drawn since the last call (None: this traffic samples nothing)."""
+        ...
+
 
 class Controller(Protocol):
     def configure(self, configs: Mapping[str, PolicyConfig]) -> None:
         """Targets (with gains and bounds) in force from now on."""
         ...
 
-    def step(self, counts: Mapping[str, PolicyCounts]) -> Mapping[str, PolicyStep]:
-        """One control step on one window's impressions per group."""
+    def step(
+        self, counts: Mapping[str, PolicyCounts], samples: WindowSamples | None
+    ) -> Mapping[str, PolicyStep]:
+        """One control step on one window's impressions and candidate samples per group."""
         ...
 
     def constants(self) -> Constants:
@@ -72,9 +90,14 @@ def default_gains() -> Gains:
     )
 
 
-def default_bounds() -> Bounds:
+def default_bounds(max_step: float | None = None) -> Bounds:
+    """The settings' default bounds and rate limit (``max_step`` overrides the latter)."""
     f = ControllerSettings.model_fields
-    return Bounds(float(f["controller_u_min"].default), float(f["controller_u_max"].default))
+    return Bounds(
+        float(f["controller_u_min"].default),
+        float(f["controller_u_max"].default),
+        max_step or float(f["controller_max_step"].default),
+    )
 
 
 def min_impressions_of(scenario: Scenario) -> int:
@@ -84,12 +107,28 @@ def min_impressions_of(scenario: Scenario) -> int:
     return int(ControllerSettings.model_fields["controller_min_impressions"].default)
 
 
-class InProcessController:
-    """The real control step (:func:`control_step`) with its state kept in memory."""
+def predictive_settings(scenario: Scenario) -> PredictiveSettings:
+    """The controller's shipped defaults (class defaults, as for the gains)."""
+    f = ControllerSettings.model_fields
+    return PredictiveSettings(
+        min_samples=int(f["controller_min_samples"].default),
+        default_slots=int(f["controller_default_slots"].default),
+        sample_cap=int(f["controller_sample_cap"].default),
+        min_impressions=min_impressions_of(scenario),
+    )
 
-    def __init__(self, space: ErrorSpace, min_impressions: int) -> None:
-        self._space: ErrorSpace = space
+
+class InProcessController:
+    """The real control law with its state kept in memory: the predictive law
+    (:func:`predictive_control_step`, the services' default) or the PID step."""
+
+    def __init__(
+        self, controller: ControllerName, min_impressions: int, predictive: PredictiveSettings
+    ) -> None:
+        self._controller: ControllerName = controller
+        self._space: ErrorSpace = "linear" if controller == "linear" else "log"
         self._min = min_impressions
+        self._predictive = predictive
         self._configs: dict[str, PolicyConfig] = {}
         self._states: dict[str, dict[str, TypeState]] = {}
         self._constants: Constants = {}
@@ -97,11 +136,25 @@ class InProcessController:
     def configure(self, configs: Mapping[str, PolicyConfig]) -> None:
         self._configs = dict(configs)
 
-    def step(self, counts: Mapping[str, PolicyCounts]) -> Mapping[str, PolicyStep]:
+    def step(
+        self, counts: Mapping[str, PolicyCounts], samples: WindowSamples | None
+    ) -> Mapping[str, PolicyStep]:
         by_policy = counts_by_policy(counts, self._configs)
-        steps = control_step(
-            self._configs, by_policy, self._states, min_impressions=self._min, space=self._space
-        )
+        if self._controller == "predictive":
+            steps = predictive_control_step(
+                self._configs,
+                by_policy,
+                None
+                if samples is None
+                else samples_by_policy(samples, self._configs, self._predictive.sample_cap),
+                self._states,
+                self._constants,
+                self._predictive,
+            )
+        else:
+            steps = control_step(
+                self._configs, by_policy, self._states, min_impressions=self._min, space=self._space
+            )
         self._states = {p: s.states for p, s in steps.items()}
         self._constants = {p: s.constants for p, s in steps.items()}
         return steps
@@ -113,14 +166,18 @@ class InProcessController:
 @dataclass
 class Series:
     """One policy and type, hour by hour. NaN share: the policy had no impressions;
-    NaN target: the type had no target yet in that hour."""
+    NO_TARGET: the type had no target yet in that hour."""
 
     policy: str
     type: str
     share: list[float] = field(default_factory=list)
-    target: list[float] = field(default_factory=list)
+    target: list[Interval] = field(default_factory=list)
     u: list[float] = field(default_factory=list)
     saturated: list[bool] = field(default_factory=list)
+    rate_limited: list[bool] = field(default_factory=list)
+
+    def targeted(self) -> bool:
+        return any(t.defined for t in self.target)
 
 
 @dataclass(frozen=True)
@@ -134,12 +191,13 @@ class Event:
 @dataclass
 class RunResult:
     scenario: Scenario
-    controller: ErrorSpace
+    controller: ControllerName
     hours: int
     configs: dict[str, PolicyConfig]  # as in force at the end of the run
     series: list[Series]
     events: list[Event]
     seconds: float = 0.0
+    hour_seconds: int = 3600  # a scenario's window_seconds: its "hours" are windows
 
 
 def policy_configs(
@@ -149,11 +207,10 @@ def policy_configs(
     configs = {}
     for policy, targets in scenario.targets_at(hour).items():
         g = scenario.gains.get(policy)
-        b = scenario.bounds.get(policy)
         configs[policy] = PolicyConfig(
             targets=targets,
             gains=Gains(g.kp, g.ki, g.kd) if g else gains,
-            bounds=Bounds(b.min, b.max) if b else bounds,
+            bounds=resolve_bounds(scenario.bounds.get(policy), bounds),
         )
     return configs
 
@@ -163,9 +220,12 @@ def events_of(scenario: Scenario, hours: int) -> list[Event]:
     events = [Event(0, "start", "start")]
     for s in scenario.shocks:
         sign = "+" if s.score_mean_delta >= 0 else ""
-        events.append(Event(s.at_hour, "shock", f"{s.type} score {sign}{s.score_mean_delta:g}"))
+        parts = [f"{sign}{s.score_mean_delta:g}"] if s.score_mean_delta else []
+        if s.score_std_factor != 1.0:
+            parts.append(f"spread x{s.score_std_factor:g}")
+        events.append(Event(s.at_hour, "shock", f"{s.type} score {', '.join(parts) or '0'}"))
     for c in scenario.target_changes:
-        label = f"{c.policy}/{c.type} target -> {c.target:.1%}"
+        label = f"{c.policy}/{c.type} target -> {as_interval(c.target).label()}"
         events.append(Event(c.at_hour, "target_change", label, c.policy))
     return sorted((e for e in events if e.hour < hours), key=lambda e: e.hour)
 
@@ -186,12 +246,15 @@ class _Recorder:
         final = scenario.targets_at(hours - 1)
         self.series = {(p, t): Series(p, t) for p in scenario.policies() for t in final.get(p, {})}
         self._hour_saturated: set[tuple[str, str]] = set()
+        self._hour_limited: set[tuple[str, str]] = set()
 
     def saturated(self, steps: Mapping[str, PolicyStep]) -> None:
         for policy, step in steps.items():
             for type_name, ts in step.types.items():
                 if ts.saturated:
                     self._hour_saturated.add((policy, type_name))
+                if ts.rate_limited:
+                    self._hour_limited.add((policy, type_name))
 
     def hour(
         self, counts: Mapping[str, PolicyCounts], configs: Mapping[str, PolicyConfig], u: Constants
@@ -202,16 +265,19 @@ class _Recorder:
             total = c.total if c else 0
             s.share.append(c.by_type.get(type_name, 0) / total if c and total else math.nan)
             config = configs.get(policy)
-            s.target.append(config.targets.get(type_name, math.nan) if config else math.nan)
+            target = config.targets.get(type_name) if config else None
+            s.target.append(NO_TARGET if target is None else as_interval(target))
             s.u.append(u.get(policy, {}).get(type_name, 0.0))
             s.saturated.append((policy, type_name) in self._hour_saturated)
+            s.rate_limited.append((policy, type_name) in self._hour_limited)
         self._hour_saturated = set()
+        self._hour_limited = set()
 
 
 @dataclass(frozen=True)
 class LoopSettings:
     hours: int
-    space: ErrorSpace
+    controller: ControllerName
     gains: Gains
     bounds: Bounds
 
@@ -227,14 +293,14 @@ class _Window:
         self._counts: dict[str, PolicyCounts] = {}
 
     def add(
-        self, counts: Mapping[str, PolicyCounts], controller: Controller
+        self, counts: Mapping[str, PolicyCounts], traffic: Traffic, controller: Controller
     ) -> Mapping[str, PolicyStep]:
         """Add one slice; run the controller if that completes a window."""
         _merge(self._counts, counts)
         self._slices += 1
         if self._slices % self._per_window:
             return {}
-        steps = controller.step(self._counts)
+        steps = controller.step(self._counts, traffic.take_samples())
         self._counts = {}
         return steps
 
@@ -262,39 +328,44 @@ def run(
             start = hour + k * window.slice_seconds / 3600
             counts = traffic.serve(start, window.slice_seconds, u_used)
             _merge(hour_counts, counts)
-            recorder.saturated(window.add(counts, controller))
+            recorder.saturated(window.add(counts, traffic, controller))
         recorder.hour(hour_counts, configs, u_used)
         if on_hour:
             on_hour(hour + 1, settings.hours)
-    series = [s for s in recorder.series.values() if any(not math.isnan(t) for t in s.target)]
+    series = [s for s in recorder.series.values() if s.targeted()]
     return RunResult(
         scenario=scenario,
-        controller=settings.space,
+        controller=settings.controller,
         hours=settings.hours,
         configs=configs,
         series=series,
         events=events_of(scenario, settings.hours),
         seconds=time.perf_counter() - started,
+        hour_seconds=scenario.hour_seconds,
     )
 
 
 def simulate(
     scenario: Scenario,
-    space: ErrorSpace = "log",
+    controller: ControllerName = "predictive",
     *,
     gains: Gains | None = None,
     executor: Executor | None = None,
     on_hour: Callable[[int, int], None] | None = None,
+    max_step: float | None = None,
 ) -> RunResult:
-    """The in-process loop: simulated traffic and the real control step."""
+    """The in-process loop: simulated traffic and the real control step.
+
+    ``max_step`` overrides the default rate limit (``cd-simulate --max-step``)."""
     from pid_controller.simulator.traffic import SimulatedTraffic
 
     min_impressions = min_impressions_of(scenario)
     settings = LoopSettings(
         hours=scenario.hours,
-        space=space,
+        controller=controller,
         gains=gains or default_gains(),
-        bounds=default_bounds(),
+        bounds=default_bounds(max_step),
     )
     traffic = SimulatedTraffic(scenario, scenario.seed, executor)
-    return run(scenario, traffic, InProcessController(space, min_impressions), settings, on_hour)
+    law = InProcessController(controller, min_impressions, predictive_settings(scenario))
+    return run(scenario, traffic, law, settings, on_hour)

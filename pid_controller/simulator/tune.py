@@ -68,7 +68,7 @@ def reduced(scenario: Scenario) -> Scenario:
 def _evaluate(job: tuple[Scenario, Gains]) -> float:
     scenario, gains = job
     band = metrics.BAND / math.sqrt(TRAFFIC_FACTOR)
-    return run_cost(simulate(scenario, "log", gains=gains), band)
+    return run_cost(simulate(scenario, "pid", gains=gains), band)
 
 
 def score_all(

@@ -70,8 +70,24 @@ def test_compose_creates_the_topics_the_services_use() -> None:
         defaults.kafka_topic,
         defaults.dlq_topic,
         f"{defaults.kafka_topic}.counter-changelog",
+        f"{defaults.kafka_topic}.counter-changelog.snapshots",
     ):
         assert f"--topic {topic} " in script
+    # What the counter checks at start (counter_service/topics.py), or it refuses.
+    for topic in ("counter-changelog ", "counter-changelog.snapshots "):
+        line = next(part for part in script.split("$k") if topic in part)
+        for setting in ("retention.ms=-1", "retention.bytes=-1", "cleanup.policy=delete"):
+            assert f"--config {setting}" in line, (topic, setting)
+
+
+def test_the_counter_manifest_replicates_its_topics_three_times() -> None:
+    docs = list(yaml.safe_load_all((K8S / "counter-service.yaml").read_text()))
+    sets = [d for d in docs if d["kind"] == "StatefulSet"]
+    env = {
+        e["name"]: e.get("value")
+        for e in sets[0]["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["CD_COUNTER_TOPIC_REPLICATION"] == "3"
 
 
 # The schemas ship with the package: no cluster and no network needed.
@@ -131,3 +147,17 @@ def test_dockerfile_is_slim_and_non_root() -> None:
     assert "\nUSER cd\n" in text
     for package in PACKAGES:
         assert f"COPY {package} ./{package}" in text
+
+
+def test_services_are_scraped_and_the_cron_job_pushes_its_metrics() -> None:
+    docs = [d for m in MANIFESTS for d in yaml.safe_load_all(m.read_text()) if d]
+    for name in ("blender", "counter-service"):
+        [workload] = [d for d in docs if d["metadata"]["name"] == name and "template" in d["spec"]]
+        template = workload["spec"]["template"]
+        notes = template["metadata"]["annotations"]
+        ports = {p["containerPort"] for p in template["spec"]["containers"][0]["ports"]}
+        assert notes["prometheus.io/scrape"] == "true" and int(notes["prometheus.io/port"]) in ports
+    [cron] = [d for d in docs if d["kind"] == "CronJob"]
+    container = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    assert "CD_PUSHGATEWAY_URL" in {e["name"] for e in container["env"]}
+    assert "CD_PUSHGATEWAY_URL" in (DEPLOY / "crontab").read_text()

@@ -64,6 +64,8 @@ def test_zookeeper_unreachable_names_hosts_and_timeout_without_library_chatter(
     )
     verbose = run(zk, zk_root, "-v", "explain", CD_ZK_HOSTS=hosts, CD_ZK_TIMEOUT_SECONDS="1.5")
     assert verbose.returncode == 1 and "kazoo.client" in verbose.stderr  # asked for: shown
+    after = run(zk, zk_root, "explain", "-v", CD_ZK_HOSTS=hosts, CD_ZK_TIMEOUT_SECONDS="1.5")
+    assert after.returncode == 1 and "kazoo.client" in after.stderr  # after the command too
 
 
 def test_a_command_that_works_logs_nothing(

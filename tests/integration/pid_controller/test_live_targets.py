@@ -7,6 +7,11 @@ never overwrites a change made during the run, and says how to get a fresh stack
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import orjson
 import pytest
 
@@ -32,6 +37,7 @@ from services.target_edits import apply_edit, set_targets
 from services.zk import ZkStore
 
 FRESH = "make down && make clean && make up"
+SIMULATE = str(Path(sys.executable).parent / "cd-simulate")
 
 
 def _endpoints(zk: ZooKeeperServer, root: str, kafka: str | None = None) -> Endpoints:
@@ -77,7 +83,7 @@ def test_targets_written_are_the_scenarios_only_and_a_change_during_the_run_stop
     pinned = {"gains": {"kp": 0.3, "ki": 0.1, "kd": 0.0}}
     apply_edit(store, set_targets("pol2", {"video": 0.05}, pinned))
     scenario = load_scenario("ab-groups")
-    loop = LoopSettings(1, "log", default_gains(), default_bounds())
+    loop = LoopSettings(1, "pid", default_gains(), default_bounds())
     own_bounds = Bounds(min=-2.0, max=2.0)
     scenario = scenario.model_copy(update={"bounds": {"video_heavy": own_bounds}})
     endpoints = _endpoints(zk, zk_root, kafka_bootstrap)
@@ -103,3 +109,15 @@ def test_targets_written_are_the_scenarios_only_and_a_change_during_the_run_stop
     with pytest.raises(CDError, match="changed during the live run"):
         controller.configure(policy_configs(scenario, 0, loop.gains, loop.bounds))
     assert _targets(store) == theirs
+
+
+def test_cd_simulate_live_with_zookeeper_unreachable_says_where_in_one_line() -> None:
+    hosts = f"127.0.0.1:{free_port()}"
+    env = {**os.environ, "CD_ZK_HOSTS": hosts, "CD_ZK_TIMEOUT_SECONDS": "1"}
+    argv = [SIMULATE, "--live", "--scenario", "blog-video", "--hours", "1", "--quiet"]
+    r = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert r.returncode == 1
+    assert r.stderr.strip() == (
+        f"cd-simulate: ZooKeeper not reachable at {hosts} within 1 s "
+        "(CD_ZK_HOSTS, CD_ZK_TIMEOUT_SECONDS)"
+    )

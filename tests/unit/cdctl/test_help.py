@@ -88,7 +88,9 @@ def test_every_command_shows_examples_that_parse(path: tuple[str, ...]) -> None:
 
 
 def test_read_commands_offer_json() -> None:
-    for path in (("targets", "show"), ("constants", "show"), ("constants", "history")):
+    reads = [p for p in LEAVES if p[-1] in ("show", "history", "status")]
+    assert {("targets", "show"), ("constants", "show"), ("constants", "history")} <= set(reads)
+    for path in reads:
         assert "--json" in help_text(*path), path
 
 

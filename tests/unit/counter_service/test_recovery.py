@@ -11,14 +11,17 @@ ENDS = {0: 500, 1: 700}
 LOWS = {0: 0, 1: 0}
 
 
-def plan(positions: dict[int, int], snap: dict[int, int] | None, lows: dict[int, int] = LOWS):
+def plan(
+    positions: dict[int, int], snap: dict[int, int] | None, lows: dict[int, int] = LOWS
+) -> recovery.Plan:
     return recovery.plan("cl", positions, lows, ENDS, snap)
 
 
 def test_a_fresh_folder_loads_a_snapshot_that_saves_work() -> None:
     assert plan({}, {0: 400, 1: 650}).action == "snapshot"
     assert plan({}, None).action == "replay"
-    assert plan({}, {0: 10, 1: 5}).action == "replay"  # too little to gain
+    assert plan({}, {0: 10, 1: 5}).action == "snapshot"  # fresh: always bounded
+    assert plan({0: 1, 1: 1}, {0: 10, 1: 5}).action == "replay"  # too little to gain
 
 
 def test_a_folder_past_the_logs_end_is_rebuilt_and_says_where() -> None:

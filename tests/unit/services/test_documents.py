@@ -63,8 +63,41 @@ def test_contract_examples_roundtrip() -> None:
         orjson.dumps(EXAMPLE_TARGETS)
     )
     constants = parse_document(ConstantsDocument, orjson.dumps(EXAMPLE_CONSTANTS))
-    assert orjson.loads(dump_document(constants)) == EXAMPLE_CONSTANTS
+    # A document written before contract section 10 parses; its diagnostics
+    # come back with the section's fields saying what it was: a PID step.
+    dumped = orjson.loads(dump_document(constants))
+    video = dumped["diagnostics"]["default"]["video"]
+    assert {k: video.pop(k) for k in SECTION_10} == {
+        "mode": "pid",
+        "fallback": None,
+        "samples": 0,
+        "predicted_share": None,
+        "reachable": None,
+    }
+    assert dumped == EXAMPLE_CONSTANTS
     assert constants.constants_for("unknown") == {"video": 0.31, "fresh": -0.12}
+
+
+SECTION_10 = ("mode", "fallback", "samples", "predicted_share", "reachable")
+
+
+def test_predictive_diagnostics_roundtrip_and_are_validated() -> None:
+    fields = {
+        "mode": "predictive",
+        "fallback": None,
+        "samples": 812,
+        "predicted_share": 0.0401,
+        "reachable": [0.031, 0.124],
+    }
+    doc = json.loads(json.dumps(EXAMPLE_CONSTANTS))
+    doc["diagnostics"]["default"]["video"].update(fields)
+    constants = parse_document(ConstantsDocument, orjson.dumps(doc))
+    assert orjson.loads(dump_document(constants)) == doc
+    for field, bad in [("mode", "magic"), ("samples", -1), ("predicted_share", 1.5)]:
+        broken = json.loads(json.dumps(doc))
+        broken["diagnostics"]["default"]["video"][field] = bad
+        with pytest.raises(InvalidInputError, match=field):
+            parse_document(ConstantsDocument, orjson.dumps(broken))
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,7 @@ def test_run_writes_report_and_figure(tmp_path: Path, capsys: pytest.CaptureFixt
     out = tmp_path / "out"
     assert main(["--scenario", "infeasible", "--hours", "6", "--out", str(out), "--quiet"]) == 0
     report = json.loads((out / "report.json").read_text())
-    assert report["scenario"] == "infeasible" and report["controller"] == "log"
+    assert report["scenario"] == "infeasible" and report["controller"] == "predictive"
     assert [set(r) for r in report["rows"]] == [ROW_KEYS]
     row = report["rows"][0]
     assert row["policy"] == "default" and row["type"] == "video" and row["target"] == 0.25
@@ -39,13 +39,20 @@ def test_run_writes_report_and_figure(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "video" in printed and "saturated" in printed
 
 
-def test_compare_writes_both_reports_and_a_comparison(tmp_path: Path) -> None:
+def test_compare_writes_every_controllers_report_and_a_comparison(tmp_path: Path) -> None:
     out = tmp_path / "cmp"
     args = ["--scenario", "blog-video", "--hours", "4", "--out", str(out), "--compare", "--quiet"]
     assert main(args) == 0
-    assert json.loads((out / "report-linear.json").read_text())["controller"] == "linear"
-    assert json.loads((out / "report.json").read_text())["controller"] == "log"
+    for name in ("predictive", "pid", "linear"):
+        assert json.loads((out / f"report-{name}.json").read_text())["controller"] == name
+    assert json.loads((out / "report.json").read_text())["controller"] == "predictive"
     assert (out / "comparison.png").stat().st_size > 20_000
+
+
+def test_log_is_still_accepted_as_the_pids_old_name(tmp_path: Path) -> None:
+    args = ["--scenario", "blog-video", "--hours", "2", "--out", str(tmp_path), "--quiet"]
+    assert main([*args, "--controller", "log"]) == 0
+    assert json.loads((tmp_path / "report.json").read_text())["controller"] == "pid"
 
 
 def test_non_tty_progress_prints_periodic_lines(

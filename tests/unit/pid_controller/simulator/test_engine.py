@@ -1,5 +1,8 @@
 """Short in-process runs of every shipped scenario, against loose versions of their aims.
 
+The PID's tests run ``controller="pid"`` (it keeps its figures as the fallback);
+the predictive law's own tests are at the end.
+
 Runs are shortened (fewer hours, sometimes less traffic) to keep the whole
 simulator test set well under a minute; where traffic is cut, the band is
 widened to 10 % since the share's noise grows as 1/sqrt(impressions).
@@ -12,10 +15,10 @@ from concurrent.futures import ProcessPoolExecutor
 from functools import cache
 
 from pid_controller.simulator import metrics
-from pid_controller.simulator.engine import RunResult, Series, simulate
+from pid_controller.simulator.engine import ControllerName, RunResult, Series, simulate
 from pid_controller.simulator.report import event_rows, report_dict, segments
 from pid_controller.simulator.scenario import Scenario, load_scenario
-from pid_controller.step import ErrorSpace
+from services.intervals import Interval
 
 WIDE = 0.10
 
@@ -29,8 +32,10 @@ def shortened(name: str, hours: int, requests: int | None = None) -> Scenario:
 
 
 @cache
-def run(name: str, hours: int, requests: int | None = None, space: ErrorSpace = "log") -> RunResult:
-    return simulate(shortened(name, hours, requests), space)
+def run(
+    name: str, hours: int, requests: int | None = None, controller: ControllerName = "pid"
+) -> RunResult:
+    return simulate(shortened(name, hours, requests), controller)
 
 
 def series(result: RunResult, policy: str, type_name: str) -> Series:
@@ -88,7 +93,7 @@ def test_ab_groups_each_hold_their_own_target() -> None:
     r = run("ab-groups", 24, 8000)
     for policy, target in (("default", 0.06), ("video_heavy", 0.12)):
         s = series(r, policy, "video")
-        assert s.target[-1] == target
+        assert s.target[-1] == Interval.point(target)
         settle = metrics.settle_hours(s.share, s.target, WIDE)
         assert settle is not None and settle <= 12, policy
 
@@ -114,7 +119,7 @@ def test_diurnal_runs_with_half_hour_windows() -> None:
 
 def test_runs_are_reproducible_and_independent_of_workers() -> None:
     s = shortened("ab-groups", 3, 3000)
-    a = report_dict(simulate(s))
+    a = report_dict(simulate(s))  # the predictive default: samples drawn in the workers too
     with ProcessPoolExecutor(2) as ex:
         b = report_dict(simulate(s, executor=ex))
     a.pop("runtime_seconds")
@@ -133,10 +138,10 @@ def test_a_policy_added_later_starts_from_default_constants() -> None:
     data.update(hours=6, requests_per_hour=6000)
     from pid_controller.simulator.scenario import parse_scenario
 
-    r = simulate(parse_scenario(data, "late"))
+    r = simulate(parse_scenario(data, "late"), "pid")
     heavy = series(r, "video_heavy", "video")
     default = series(r, "default", "video")
-    assert all(math.isnan(t) for t in heavy.target[:4]) and heavy.target[4] == 0.06
+    assert all(not t.defined for t in heavy.target[:4]) and heavy.target[4] == Interval.point(0.06)
     # Same target as default: its first constant continues default's, not 0.
     assert abs(heavy.u[5] - default.u[5]) < 0.1 and abs(default.u[5]) > 0.1
 
@@ -148,3 +153,39 @@ def test_a_zero_impression_threshold_is_kept_not_replaced_by_the_default() -> No
     scenario = load_scenario("blog-video")
     assert min_impressions_of(scenario.model_copy(update={"min_impressions": 0})) == 0
     assert min_impressions_of(scenario.model_copy(update={"min_impressions": None})) == 1000
+
+
+def every_event_settles_within(r: RunResult, windows: int, band: float) -> None:
+    for s in r.series:
+        for settle in settle_in_segments(r, s, band):
+            assert settle is not None and settle <= windows, (s.policy, s.type, settle)
+
+
+def test_predictive_lands_within_two_windows_of_the_start_and_of_a_model_change() -> None:
+    r = run("model-change", 30, 6000, "predictive")
+    assert [e.kind for e in r.events] == ["start", "shock", "shock", "shock"]
+    every_event_settles_within(r, 2, WIDE)
+    pid = run("model-change", 30, 6000, "pid")
+    slow = [settle_in_segments(pid, s, WIDE)[-1] for s in pid.series]
+    assert any(x is None or x > 2 for x in slow)  # what the PID does with the same change
+
+
+def test_predictive_corrects_the_models_bias_when_users_see_half_the_slots() -> None:
+    r = run("view-depth", 44, 6000, "predictive")
+    every_event_settles_within(r, 3, WIDE)
+
+
+def test_predictive_reports_an_unreachable_target_saturated_and_recovers_at_once() -> None:
+    r = run("infeasible", 52, 2500, "predictive")
+    s = series(r, "default", "video")
+    start, change = event_rows(r, 0)[0], event_rows(r, 1)[0]
+    assert start.saturated_after_hours == 1
+    assert metrics.saturated_hours(s.saturated) >= 46
+    assert change.settle_hours is not None and change.settle_hours <= 2
+
+
+def test_without_samples_the_predictive_run_is_the_pid_run() -> None:
+    """sample_rate 0: every window falls back to the PID step, exactly."""
+    s = shortened("blog-video", 6).model_copy(update={"sample_rate": 0.0})
+    a, b = report_dict(simulate(s, "predictive")), report_dict(simulate(s, "pid"))
+    assert a["series"] == b["series"]

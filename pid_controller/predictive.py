@@ -1,0 +1,421 @@
+"""The predictive control law, per policy and window. Pure, no I/O.
+
+Feed-forward. The window's sampled candidate lists are a model of the next
+window that assumes nothing: :func:`pid_controller.model.solve` finds, on
+them, the constants that put every targeted type on its target, jointly and
+within the bounds. After a ranking-model change the very next window is on
+target, where the PID waits for errors to accumulate.
+
+Feedback. The sample cannot see everything (users who stop scrolling before
+the last slot, a producer whose ``slots`` differ from what is shown), so the
+law keeps, per type, ``bias``: the integral of the model's remaining log
+error ``ln(measured / (predicted * exp(bias)))``, where ``predicted`` is the
+share the model gives *this* window's samples at the constants that were in
+force during it. The solve then aims at ``target * exp(-bias)``. The feedback
+acts on what the solve aims at, not on the constants, so the solve is never
+undone, and because measured and predicted come from the same window it
+measures the model's error alone: the lag of the constants (a score that
+drifts through the day) does not leak into it. The first measurement is
+taken whole; later ones with gain ``bias_gain``.
+
+Noise defence. A solve on a few hundred requests is noisy (a narrow score
+spread or a small policy makes the constant jump by the sampling noise of the
+share divided by its slope), and that noise would go straight to the
+constants. Pooling samples across windows would blur exactly the changes the
+solve exists to catch, so instead the solved constant is filtered: a Kalman
+filter with a level and a trend (the right constant drifts smoothly through
+the day, so the constant published for the next window is the level plus one
+window of trend). Its measurement noise is not a tuning knob but the model's
+own estimate of the solve's standard error (``Solution.u_std``): a big sample
+moves the constant almost fully, a small one only partly. A change the noise
+cannot explain (an innovation beyond ``gate`` standard deviations: a
+ranking-model change, a new target, a saturated solve) restarts the filter on
+the new solve, so a real step is taken in one window.
+
+Fallback. A policy without usable samples (no source, an unreadable topic,
+fewer than ``min_samples``) takes the PID step for that window and says why
+in ``fallback``. The state keeps the PID's integral equal to ``u / ki`` at
+every predictive step, so a fallback continues from the constant in force.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from pid_controller import model
+from pid_controller.step import (
+    Bounds,
+    ErrorSpace,
+    PolicyConfig,
+    PolicyCounts,
+    PolicyStep,
+    PredictiveState,
+    TypeState,
+    TypeStep,
+    limit_step,
+    policy_step,
+)
+from services.intervals import Interval, as_interval
+from services.names import DEFAULT_POLICY, policy_for_group
+from services.samples import SampledRequest, WindowSamples
+
+NO_SOURCE = "no_samples_source"
+UNAVAILABLE = "samples_unavailable"
+TOO_FEW_SAMPLES = "too_few_samples"
+SHARE_FLOOR = 1e-6
+Filtered = tuple[float, float, float, float, float, float]
+
+
+@dataclass(frozen=True)
+class PredictiveSettings:
+    """The law's knobs; defaults chosen with ``cd-simulate`` over the shipped scenarios."""
+
+    min_samples: int = 50
+    default_slots: int = 25
+    sample_cap: int = 5000
+    min_impressions: int = 1000
+    bias_gain: float = 1.0
+    max_bias: float = 2.0
+    level_noise: float = 0.005  # how far the right constant may wander in a window (log units)
+    trend_noise: float = 0.01
+    gate: float = 3.0
+    spread_gain: float = 0.1
+    trend_gate: float = 1.0
+
+
+def interval(target: float | Interval | tuple[float, float]) -> tuple[float, float]:
+    """A target as ``(lo, hi)``: a point target is ``(t, t)``, a range its bounds
+    (min-only ``hi = 1``, max-only ``lo = 0``; :mod:`services.intervals`)."""
+    if isinstance(target, tuple):
+        return (float(target[0]), float(target[1]))
+    band = as_interval(target)
+    return (band.lo, band.hi)
+
+
+def samples_by_policy(
+    window: WindowSamples, policies: Collection[str], cap: int
+) -> dict[str, list[SampledRequest]]:
+    """Fold experiment groups into policies (contract section 1), each capped uniformly.
+
+    By group, not by the policy the producer stamped: a group that has just
+    become a policy is solved on its own traffic from its first window.
+    """
+    folded: dict[str, list[SampledRequest]] = {}
+    for group, samples in sorted(window.by_group.items()):
+        folded.setdefault(policy_for_group(group, policies), []).extend(samples)
+    return {p: model.subsample(s, cap, seed=len(s)) for p, s in folded.items()}
+
+
+def _bias(
+    prev: PredictiveState | None,
+    count: int,
+    total: int,
+    predicted: float,
+    settings: PredictiveSettings,
+) -> tuple[float, bool]:
+    """The new (bias, seen): the model's log error integrated (see module doc)."""
+    bias = prev.bias if prev else 0.0
+    seen = prev.bias_seen if prev else False
+    if total < max(1, settings.min_impressions) or predicted <= 0:
+        return bias, seen
+    observed = math.log(max(count, 0.5) / total / predicted)
+    observed = max(-settings.max_bias, min(settings.max_bias, observed))
+    if not seen:
+        return observed, True
+    return bias + settings.bias_gain * (observed - bias), True
+
+
+def _restart(z: float, noise: float, spread: float, settings: PredictiveSettings) -> Filtered:
+    return (z, 0.0, noise * noise, 0.0, settings.trend_noise**2, spread)
+
+
+def _filter(
+    prev: PredictiveState | None,
+    z: float,
+    noise: float,
+    settings: PredictiveSettings,
+    restart: bool,
+) -> Filtered:
+    """(level, trend, p_ll, p_lt, p_tt, spread) after the solve ``z`` with standard error
+    ``noise``.
+
+    ``noise`` is the model's estimate; what the model cannot see (users who
+    stop scrolling at random depths) makes the solves scatter more. The
+    running mean of squared innovations (``spread``) measures that scatter,
+    and the filter trusts a solve no more than it says.
+    """
+    spread = prev.spread if prev else 0.0
+    if prev is None or prev.level is None or restart:
+        return _restart(z, noise, spread, settings)
+    level, trend = prev.level + prev.trend, prev.trend
+    p_ll = prev.p_ll + 2 * prev.p_lt + prev.p_tt + settings.level_noise**2
+    p_lt = prev.p_lt + prev.p_tt
+    p_tt = prev.p_tt + settings.trend_noise**2
+    r = max(noise * noise, spread - p_ll)
+    s = p_ll + r
+    innovation = z - level
+    if innovation * innovation > settings.gate**2 * s:
+        return _restart(z, noise, spread, settings)
+    seen = innovation * innovation
+    spread = seen if spread <= 0 else spread + settings.spread_gain * (seen - spread)
+    k_l, k_t = p_ll / s, p_lt / s
+    return (
+        level + k_l * innovation,
+        trend + k_t * innovation,
+        (1 - k_l) * p_ll,
+        (1 - k_l) * p_lt,
+        p_tt - k_t * p_lt,
+        spread,
+    )
+
+
+def _significant(trend: float, variance: float, settings: PredictiveSettings) -> float:
+    """The trend, shrunk by how little it stands out of its own noise: a flat
+    constant's trend estimate is noise, and extrapolating it would only add
+    that noise, while a daily swing's trend is many times its noise."""
+    square = trend * trend
+    if square <= 0:
+        return 0.0
+    return trend * square / (square + settings.trend_gate**2 * variance)
+
+
+@dataclass(frozen=True)
+class _Solved:
+    solution: model.Solution
+    sample: model.SampleModel
+    biases: dict[str, tuple[float, bool]]
+
+
+def _solve(
+    config: PolicyConfig,
+    counts: PolicyCounts,
+    samples: Sequence[SampledRequest],
+    previous: Mapping[str, TypeState],
+    in_force: Mapping[str, float],
+    settings: PredictiveSettings,
+) -> _Solved:
+    targets = {t: interval(v) for t, v in config.targets.items()}
+    sample = model.prepare(samples, settings.default_slots, targets)
+    at_force = model.predicted_shares(sample, in_force)
+    biases = {}
+    aimed = {}
+    for t, (lo, hi) in targets.items():
+        prev = previous.get(t)
+        bias = _bias(
+            prev.predictive if prev else None,
+            counts.by_type.get(t, 0),
+            counts.total,
+            at_force.get(t, 0.0),
+            settings,
+        )
+        biases[t] = bias
+        factor = math.exp(-bias[0])
+        aimed[t] = (_share(lo * factor), _share(hi * factor))
+    start = {t: s.u for t, s in previous.items()}
+    bounds = (config.bounds.lo, config.bounds.hi)
+    return _Solved(model.solve(sample, aimed, bounds, start=start), sample, biases)
+
+
+def _noise(
+    sol: model.Solution, name: str, counts: PolicyCounts, settings: PredictiveSettings
+) -> float:
+    """The solved constant's standard error, for the filter.
+
+    With the window's impressions measured, the sample's own sampling error
+    cancels (the bias is measured on the same sample, see the module doc) and
+    what is left is the noise of the measured share: the same per-request
+    spread the model measured on the sample (requests differ, so impressions
+    are not independent draws), over all the window's requests instead of the
+    sampled ones. Without impressions it is the sample's noise itself.
+    """
+    total, noise = counts.total, sol.u_std[name]
+    if total < max(1, settings.min_impressions) or sol.samples <= 0 or sol.slots <= 0:
+        return noise
+    requests = total / (sol.slots / sol.samples)  # impressions over mean slots per request
+    return noise * math.sqrt(min(1.0, sol.samples / requests))
+
+
+def _share(x: float) -> float:
+    return min(1.0 - SHARE_FLOOR, max(SHARE_FLOOR, x))
+
+
+def predictive_policy_step(
+    config: PolicyConfig,
+    counts: PolicyCounts,
+    samples: Sequence[SampledRequest],
+    previous: Mapping[str, TypeState],
+    in_force: Mapping[str, float],
+    settings: PredictiveSettings,
+) -> PolicyStep:
+    """One predictive step for one policy (``samples`` already the policy's, capped)."""
+    solved = _solve(config, counts, samples, previous, in_force, settings)
+    sol, bounds = solved.solution, config.bounds
+    targets = {t: interval(v) for t, v in config.targets.items()}
+    retarget = any(
+        (s := previous.get(t)) is None or s.predictive is None or s.predictive.target != iv
+        for t, iv in targets.items()
+    )
+    published: dict[str, float] = {}
+    limited: dict[str, bool] = {}
+    filters: dict[str, Filtered] = {}
+    for t in targets:
+        prev = previous.get(t)
+        z = sol.constants[t]
+        restart = retarget or sol.saturated[t] is not None
+        noise = _noise(sol, t, counts, settings)
+        f = _filter(prev.predictive if prev else None, z, noise, settings, restart)
+        filters[t] = f
+        wanted = bounds.clamp(f[0] + _significant(f[1], f[4], settings))
+        # The rate limit (section 11) holds here too; the filter keeps tracking the
+        # solve, so a limited constant walks on toward it in the next windows.
+        u, limited[t] = limit_step(prev.u if prev else 0.0, wanted, bounds.max_step)
+        published[t] = bounds.clamp(u)
+    predicted = model.predicted_shares(solved.sample, published)
+    steps = {}
+    for t, iv in sorted(targets.items()):
+        prev = previous.get(t) or TypeState()
+        bias, seen = solved.biases[t]
+        low, high = model.reachable(solved.sample, published, t, (bounds.lo, bounds.hi))
+        scale = math.exp(bias)
+        level, trend, p_ll, p_lt, p_tt, spread = filters[t]
+        state = PredictiveState(level, trend, p_ll, p_lt, p_tt, bias, seen, iv, spread)
+        steps[t] = _type_step(
+            t,
+            iv,
+            counts,
+            prev,
+            published[t],
+            state,
+            config,
+            predicted=min(1.0, predicted.get(t, 0.0) * scale),
+            reachable=(min(1.0, low * scale), min(1.0, high * scale)),
+            saturated=sol.saturated[t],
+            samples=sol.samples,
+            detail={"feedforward": sol.constants[t], "bias": bias, "cost": sol.cost},
+            rate_limited=limited[t],
+        )
+    return PolicyStep(steps)
+
+
+def _type_step(
+    name: str,
+    target: tuple[float, float],
+    counts: PolicyCounts,
+    prev: TypeState,
+    u: float,
+    state: PredictiveState,
+    config: PolicyConfig,
+    *,
+    predicted: float,
+    reachable: tuple[float, float],
+    saturated: model.Saturation | None,
+    samples: int,
+    detail: dict[str, float],
+    rate_limited: bool = False,
+) -> TypeStep:
+    count, total = counts.by_type.get(name, 0), counts.total
+    share = count / total if total else None
+    measured = max(count, 0.5) / total if total else None
+    lo, hi = target
+    goal = lo if measured is None or measured < lo else hi if measured > hi else measured
+    ki = config.gains.ki
+    return TypeStep(
+        u=u,
+        state=TypeState(
+            integral=u / ki if ki > 0 else 0.0,
+            measurement=math.log(measured) if measured else prev.measurement,
+            u=u,
+            predictive=state,
+        ),
+        target=Interval(lo, hi),
+        share=share,
+        impressions=total,
+        error=math.log(goal / measured) if measured else None,
+        p=0.0,
+        i=0.0,
+        d=0.0,
+        saturated=saturated if _at_bound(u, saturated, config.bounds) else None,
+        skipped=None,
+        rate_limited=rate_limited,
+        mode="predictive",
+        samples=samples,
+        predicted_share=predicted,
+        reachable=reachable,
+        detail=detail,
+    )
+
+
+def _at_bound(u: float, saturated: model.Saturation | None, bounds: Bounds) -> bool:
+    return (saturated == "upper" and u >= bounds.hi) or (saturated == "lower" and u <= bounds.lo)
+
+
+def pid_fallback(
+    config: PolicyConfig,
+    counts: PolicyCounts,
+    previous: Mapping[str, TypeState],
+    *,
+    reason: str | None,
+    samples: int,
+    min_impressions: int,
+    space: ErrorSpace,
+    seed: Mapping[str, TypeState] | None,
+) -> PolicyStep:
+    """The PID step, marked with why it was used; the predictive bias is kept for later."""
+    step = policy_step(
+        config, counts, previous, min_impressions=min_impressions, space=space, seed=seed
+    )
+    out = {}
+    for t, ts in step.types.items():
+        prev = previous.get(t)
+        kept = replace(prev.predictive, level=None) if prev and prev.predictive else None
+        out[t] = replace(
+            ts,
+            state=replace(ts.state, predictive=kept),
+            mode="pid",
+            fallback=reason,
+            samples=samples,
+        )
+    return PolicyStep(out)
+
+
+def predictive_control_step(
+    configs: Mapping[str, PolicyConfig],
+    counts: Mapping[str, PolicyCounts],
+    samples: Mapping[str, Sequence[SampledRequest]] | None,
+    previous: Mapping[str, Mapping[str, TypeState]],
+    in_force: Mapping[str, Mapping[str, float]],
+    settings: PredictiveSettings,
+    *,
+    unavailable: str | None = None,
+    space: ErrorSpace = "log",
+) -> dict[str, PolicyStep]:
+    """One step for every policy: predictive where its samples allow, PID otherwise.
+
+    ``samples`` None means there were none to read (``unavailable`` says why:
+    no source, or the source failed). A policy with no samples of its own (a
+    new A/B group's first windows) is solved on ``default``'s.
+    """
+    out = {}
+    for name, config in sorted(configs.items()):
+        c = counts.get(name, PolicyCounts(0))
+        prev = previous.get(name, {})
+        seed = None if name == DEFAULT_POLICY else previous.get(DEFAULT_POLICY, {})
+        own = [] if samples is None else samples.get(name) or samples.get(DEFAULT_POLICY, [])
+        if samples is None or len(own) < max(1, settings.min_samples):
+            reason = (unavailable or NO_SOURCE) if samples is None else TOO_FEW_SAMPLES
+            out[name] = pid_fallback(
+                config,
+                c,
+                prev,
+                reason=reason,
+                samples=len(own),
+                min_impressions=settings.min_impressions,
+                space=space,
+                seed=seed,
+            )
+            continue
+        force = in_force.get(name, in_force.get(DEFAULT_POLICY, {}))
+        out[name] = predictive_policy_step(config, c, own, prev, force, settings)
+    return out
