@@ -19,6 +19,7 @@ from rich.table import Table
 from pid_controller import model
 from pid_controller.predictive import interval, samples_by_policy
 from pid_controller.samples_source import SamplesSource
+from pid_controller.step import Bounds, resolve_bounds
 from services.documents import TargetsDocument, validate_document
 from services.local.process import port_open
 from services.names import DEFAULT_POLICY
@@ -69,15 +70,15 @@ def preview(
 ) -> Preview:
     """Solve ``policy``'s targets in ``doc`` on ``window`` (the samples of ``span``)."""
     entry = doc.policies[policy]
-    bounds = (
-        (entry.bounds.min, entry.bounds.max)
-        if entry.bounds
-        else (settings.controller_u_min, settings.controller_u_max)
+    # As the controller resolves them: each bound the policy sets, else the setting.
+    resolved = resolve_bounds(
+        entry.bounds, Bounds(settings.controller_u_min, settings.controller_u_max)
     )
+    bounds = (resolved.lo, resolved.hi)
     by_policy = samples_by_policy(window, doc.policies, settings.controller_sample_cap)
     samples_of = policy if by_policy.get(policy) else DEFAULT_POLICY
     samples = by_policy.get(samples_of, [])
-    targets = {t: interval(share) for t, share in entry.targets.items()}
+    targets = {t: interval(band) for t, band in entry.intervals().items()}
     prepared = model.prepare(samples, settings.controller_default_slots, targets)
     solution = model.solve(prepared, targets, bounds)
     return Preview(policy, span, samples_of, targets, bounds, solution)

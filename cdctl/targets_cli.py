@@ -87,11 +87,15 @@ def show(ctx: typer.Context, json: JsonFlag = False) -> None:
 @app.command(
     "set",
     help=(
-        "Add or change target shares of POLICY; its other types are kept. A new POLICY is "
-        "created. The policy's shares must sum to less than 1. Refused input changes nothing."
+        "Add or change targets of POLICY; its other types are kept. A new POLICY is "
+        "created. A target is a share or a range: inside a range a type is not pushed, "
+        "outside it is steered to the nearest bound. The policy's shares and range mins "
+        "must sum to less than 1. Refused input changes nothing."
     ),
     epilog=examples(
         "cdctl targets set default video=0.04 fresh=0.10",
+        "cdctl targets set default fresh>=0.10 product<=0.12 idea=0.2..0.3 video=0.04",
+        "cdctl targets set default video=0.04 --max-step 0.5",
         "cdctl targets set video_heavy video=0.08 --kp 0.15 --ki 0.35 --kd 0",
         "cdctl targets set default video=0.04 --u-min -8 --u-max 8",
     ),
@@ -102,10 +106,12 @@ def set_(
     assignments: Annotated[
         list[str],
         typer.Argument(
-            metavar="TYPE=SHARE",
+            metavar="TARGET",
             help=(
                 "A content type and its target share of the policy's impressions, "
-                "a number in (0, 1): video=0.04 means 4% of impressions."
+                "a number in (0, 1): video=0.04 means 4% of impressions; or a range: "
+                "fresh>=0.10 (at least 10%), product<=0.12 (at most 12%), "
+                "idea=0.2..0.3 (between 20% and 30%). Quote > and < in a shell."
             ),
             show_default=False,
         ),
@@ -115,9 +121,22 @@ def set_(
     kd: Annotated[float | None, _gain("kd")] = None,
     u_min: Annotated[float | None, _bound("min")] = None,
     u_max: Annotated[float | None, _bound("max")] = None,
+    max_step: Annotated[
+        float | None,
+        typer.Option(
+            "--max-step",
+            metavar="LOG_UNITS",
+            help=(
+                "The most any constant of this policy moves in one window, instead of "
+                "CD_CONTROLLER_MAX_STEP."
+            ),
+            rich_help_panel="Per-policy controller overrides",
+        ),
+    ] = None,
 ) -> None:
     gains = {k: v for k, v in (("kp", kp), ("ki", ki), ("kd", kd)) if v is not None}
-    bounds = {k: v for k, v in (("min", u_min), ("max", u_max)) if v is not None}
+    limits = (("min", u_min), ("max", u_max), ("max_step", max_step))
+    bounds = {k: v for k, v in limits if v is not None}
     overrides = {name: v for name, v in (("gains", gains), ("bounds", bounds)) if v}
 
     def action(store: ZkStore) -> int:
@@ -209,20 +228,18 @@ def preview(
     with_store(ctx, action)
 
 
-# The flag and the controller setting behind each field of an override block.
-_FIELDS = {
-    "gains": {k: (f"--{k}", f"CD_CONTROLLER_{k.upper()}") for k in ("kp", "ki", "kd")},
-    "bounds": {k: (f"--u-{k}", f"CD_CONTROLLER_U_{k.upper()}") for k in ("min", "max")},
-}
+# The flag and the controller setting behind each gain of an override block.
+_FIELDS = {"gains": {k: (f"--{k}", f"CD_CONTROLLER_{k.upper()}") for k in ("kp", "ki", "kd")}}
 
 
 def controller_defaults() -> dict[str, dict[str, float]]:
-    """The controller's defaults as this shell's settings give them (CD_CONTROLLER_*)."""
+    """The controller's gains as this shell's settings give them (CD_CONTROLLER_*).
+
+    Only gains: a gains block is whole (the step uses the three together), while a
+    bound left out of a bounds block follows the controller's own setting at each run.
+    """
     s = load(ControllerSettings)
-    return {
-        "gains": {"kp": s.controller_kp, "ki": s.controller_ki, "kd": s.controller_kd},
-        "bounds": {"min": s.controller_u_min, "max": s.controller_u_max},
-    }
+    return {"gains": {"kp": s.controller_kp, "ki": s.controller_ki, "kd": s.controller_kd}}
 
 
 def filled_note(policy: str, block: str, values: dict[str, float]) -> str:

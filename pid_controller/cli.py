@@ -45,13 +45,20 @@ def _samples(settings: ControllerSettings) -> Samples | None:
     return samples_source(settings) if settings.controller_mode == "predictive" else None
 
 
-def config_from(settings: ControllerSettings, interval: int | None = None) -> ControllerConfig:
+def config_from(settings: ControllerSettings) -> ControllerConfig:
+    interval = settings.controller_interval_seconds
     return ControllerConfig(
-        interval=interval or settings.controller_interval_seconds,
+        interval=interval,
         gains=Gains(settings.controller_kp, settings.controller_ki, settings.controller_kd),
-        bounds=Bounds(settings.controller_u_min, settings.controller_u_max),
+        bounds=Bounds(
+            settings.controller_u_min, settings.controller_u_max, settings.controller_max_step
+        ),
         min_impressions=settings.controller_min_impressions,
-        max_wait=settings.controller_max_wait_seconds,
+        # A run never waits for counts into the next window's run (60 s windows: 30 s).
+        max_wait=min(
+            settings.controller_max_wait_seconds,
+            max(0.0, interval - settings.controller_delay_seconds),
+        ),
         counter_urls=settings.counter_url_list,
         writer=f"pid-controller@{socket.gethostname()}:{os.getpid()}",
         mode=settings.controller_mode,
@@ -110,8 +117,18 @@ def _run(store: ZkStore, settings: ControllerSettings, args: argparse.Namespace)
     return 0
 
 
+def _with_interval(settings: ControllerSettings, interval: int) -> ControllerSettings:
+    """``--interval`` checked like the setting it overrides (at least 60 s, whole buckets)."""
+    given = settings.model_dump()
+    given["controller_interval_seconds"] = interval
+    try:
+        return load(ControllerSettings, **given)
+    except InvalidInputError as exc:
+        raise InvalidInputError("--interval", exc.problem) from exc
+
+
 def _schedule(store: ZkStore, settings: ControllerSettings, args: argparse.Namespace) -> int:
-    config = config_from(settings, args.interval)
+    config = config_from(settings)
     stop = threading.Event()
 
     def on_signal(signum: int, _: FrameType | None) -> None:
@@ -197,7 +214,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--interval",
         type=_seconds,
         metavar="SECONDS",
-        help="seconds (default CD_CONTROLLER_INTERVAL_SECONDS)",
+        help=(
+            "seconds, at least 60 and whole CD_COUNTER_BUCKET_SECONDS "
+            "(default CD_CONTROLLER_INTERVAL_SECONDS)"
+        ),
     )
     sched.set_defaults(handler=_schedule)
     explain = sub.add_parser("explain", help="table of the constants and why")
@@ -212,6 +232,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load(ControllerSettings)
         libraries = logs.command_libraries(args.verbose)
         logs.configure(settings.log_level, json=settings.log_json, libraries=libraries)
+        if getattr(args, "interval", None) is not None:
+            settings = _with_interval(settings, args.interval)
         store = ZkStore.from_settings(settings)
         if args.handler is _run:
             return int(_run(store, settings, args))
