@@ -391,11 +391,15 @@ class LiveTraffic(SimulatedTraffic):
                 for j, (t, sc) in enumerate(zip(types, scores, strict=True))
             ],
         }
-        response = self._http.post(
-            f"{self._e.blender_url}/v1/blend",
-            content=orjson.dumps(body),
-            headers={"content-type": "application/json"},
-        )
+        content = orjson.dumps(body)
+        url, headers = f"{self._e.blender_url}/v1/blend", {"content-type": "application/json"}
+        try:
+            response = self._http.post(url, content=content, headers=headers)
+        except httpx.RemoteProtocolError:
+            # A keep-alive connection the server closed while idle (the loop pauses
+            # between windows): the request never reached it, so sending it again
+            # neither blends nor samples it twice.
+            response = self._http.post(url, content=content, headers=headers)
         if response.status_code != 200:
             raise UpstreamError(f"blender answered {response.status_code}: {response.text[:200]}")
         return [r["content_type"] for r in response.json()["results"]]
