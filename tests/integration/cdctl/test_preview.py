@@ -17,14 +17,12 @@ import pytest
 
 from blender.app import create_app
 from blender.constants_source import StaticConstants
-from blender.sampling import sampler_from
 from services.local.zookeeper import ZooKeeperServer
-from services.settings import BlenderSettings, load
 from services.target_edits import apply_edit, set_targets
 from services.timebuckets import last_full_window_end
 from services.zk import ZkStore
 from tests.conftest import TopicFactory
-from tests.integration.blender.conftest import wait_for
+from tests.integration.blender.conftest import kafka_sampler, wait_for
 from tests.unit.blender.helpers import constants_doc, serve
 
 CDCTL = shutil.which("cdctl") or str(Path(sys.executable).parent / "cdctl")
@@ -92,13 +90,7 @@ def test_preview_predicts_what_the_blender_serves_and_set_warns(
     topic = topic_factory("blend-samples", 1)
     start = last_full_window_end(int(time.time()), 3600) - 3600
     lists = candidate_lists(300)
-    settings = load(
-        BlenderSettings,
-        kafka_bootstrap=kafka_bootstrap,
-        samples_topic=topic,
-        blender_sample_rate=1.0,
-    )
-    sampler = sampler_from(settings, StaticConstants(None).snapshot)
+    sampler = kafka_sampler(kafka_bootstrap, topic, 1.0, StaticConstants(None).snapshot)
     with serve(create_app(StaticConstants(None), sampler=sampler)) as client:
         for i, candidates in enumerate(lists):
             body = {
