@@ -15,7 +15,6 @@ def test_ranges_and_max_step_are_written_and_shown(
     args = ["fresh>=0.10", "product<=0.12", "idea=0.2..0.3", "video=0.04", "--max-step", "0.5"]
     r = cdctl(zk, zk_root, "targets", "set", "default", *args)
     assert r.returncode == 0, r.stderr
-    assert "filled" in r.stdout + r.stderr
     assert targets_json(store) == {
         "schema": 1,
         "policies": {
@@ -26,9 +25,8 @@ def test_ranges_and_max_step_are_written_and_shown(
                     "idea": {"min": 0.2, "max": 0.3},
                     "video": 0.04,
                 },
-                # A new bounds block gets the shell's min/max filled in (and says so);
-                # max_step is the only key given.
-                "bounds": {"min": -5.0, "max": 5.0, "max_step": 0.5},
+                # Only the key given: min/max follow the controller's settings.
+                "bounds": {"max_step": 0.5},
             }
         },
     }
