@@ -14,7 +14,7 @@ from typing import Any
 
 from blender.constants_source import HistoryPoint, Snapshot
 from services import display
-from services.doc_warnings import counts_warning
+from services.doc_warnings import counts_warning, saturation_warning
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222}
@@ -32,6 +32,8 @@ def _fmt(value: Any) -> str:
         return "–"
     if isinstance(value, float):
         return display.number(value)
+    if isinstance(value, tuple):  # a reachable range of shares
+        return escape("..".join(display.share(v) for v in value))
     return escape(str(value))
 
 
@@ -98,7 +100,21 @@ def _constants(snap: Snapshot) -> str:
     return "".join(parts)
 
 
-_DIAG_COLUMNS = ("target", "share", "impressions", "error", "p", "i", "d", "saturated", "skipped")
+_DIAG_COLUMNS = (
+    "mode",
+    "fallback",
+    "target",
+    "share",
+    "predicted_share",
+    "reachable",
+    "impressions",
+    "error",
+    "p",
+    "i",
+    "d",
+    "saturated",
+    "skipped",
+)
 
 
 def _diagnostics(snap: Snapshot) -> str:
@@ -120,8 +136,7 @@ def _warnings(snap: Snapshot) -> str:
     if snap.doc is None:
         return ""
     items = [
-        f"<li>{escape(policy)}/{escape(t)}: saturated at the {escape(d.saturated)} bound; "
-        "the target is outside the controllable range</li>"
+        f"<li>{escape(policy)}/{escape(saturation_warning(t, d) or '')}</li>"
         for policy, types in sorted(snap.doc.diagnostics.items())
         for t, d in sorted(types.items())
         if d.saturated

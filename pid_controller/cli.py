@@ -52,7 +52,7 @@ def config_from(settings: ControllerSettings, interval: int | None = None) -> Co
         predictive=PredictiveSettings(
             min_samples=settings.controller_min_samples,
             default_slots=settings.controller_default_slots,
-            sample_cap=settings.controller_sample_cap,
+            sample_cap=settings.controller_max_samples,
             min_impressions=settings.controller_min_impressions,
         ),
     )

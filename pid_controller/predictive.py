@@ -72,7 +72,7 @@ class PredictiveSettings:
 
     min_samples: int = 50
     default_slots: int = 25
-    sample_cap: int = 5000
+    sample_cap: int = 2000
     min_impressions: int = 1000
     bias_gain: float = 1.0
     max_bias: float = 2.0
@@ -96,12 +96,27 @@ def samples_by_policy(
     """Fold experiment groups into policies (contract section 1), each capped uniformly.
 
     By group, not by the policy the producer stamped: a group that has just
-    become a policy is solved on its own traffic from its first window.
+    become a policy is solved on its own traffic from its first window. A
+    reader that capped a group says how many it saw (``seen``): groups folded
+    into one policy are thinned to one common sampling fraction first, so a
+    small group is not over-represented next to a capped big one.
     """
-    folded: dict[str, list[SampledRequest]] = {}
-    for group, samples in sorted(window.by_group.items()):
-        folded.setdefault(policy_for_group(group, policies), []).extend(samples)
-    return {p: model.subsample(s, cap, seed=len(s)) for p, s in folded.items()}
+    members: dict[str, list[str]] = {}
+    for group in sorted(window.by_group):
+        members.setdefault(policy_for_group(group, policies), []).append(group)
+    out = {}
+    for policy, groups in members.items():
+        kept = {g: window.by_group[g] for g in groups}
+        seen = {g: max(len(s), window.seen.get(g, 0)) for g, s in kept.items()}
+        fraction = min((len(s) / seen[g] for g, s in kept.items() if seen[g]), default=1.0)
+        folded = [
+            x
+            for g, s in kept.items()
+            for x in model.subsample(s, round(seen[g] * fraction), seed=len(s))[: len(s)]
+            if round(seen[g] * fraction) > 0
+        ]
+        out[policy] = model.subsample(folded, cap, seed=len(folded))
+    return out
 
 
 def _bias(
@@ -284,7 +299,13 @@ def predictive_policy_step(
             reachable=(min(1.0, low * scale), min(1.0, high * scale)),
             saturated=sol.saturated[t],
             samples=sol.samples,
-            detail={"feedforward": sol.constants[t], "bias": bias, "cost": sol.cost},
+            detail={
+                "feedforward": sol.constants[t],
+                "bias": bias,
+                "cost": sol.cost,
+                "bound_min": bounds.lo,
+                "bound_max": bounds.hi,
+            },
         )
     return PolicyStep(steps)
 
