@@ -63,3 +63,20 @@ def test_the_constants_table_shows_mode_prediction_range_and_the_warning() -> No
     assert "12.40%" in text and "3.10%..12.40%" in text
     assert "predictive" in text and "pid (too_few_samples)" in text
     assert "default/video reachable 3.1% to 12.4% with bounds ±5; target 15%" in text
+
+
+def test_the_status_page_shows_the_prediction_and_names_the_range() -> None:
+    from blender.constants_source import Snapshot
+    from blender.status_page import render_status_page
+
+    doc = ConstantsDocument.model_validate(
+        {
+            "generation": 3,
+            "computed_at": "2026-11-22T15:00:04Z",
+            "policies": {"default": {"video": 5.0}},
+            "diagnostics": {"default": {"video": SATURATED.model_dump()}},
+        }
+    )
+    html = render_status_page(Snapshot(doc=doc, source="zookeeper", ready=True), 0.0, True)
+    assert "predicted_share" in html and "3.10%..12.40%" in html and "predictive" in html
+    assert "default/video reachable 3.1% to 12.4% with bounds ±5; target 15%" in html
