@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from rich.console import Console
+
 from pid_controller.simulator import cli
 from pid_controller.simulator.engine import simulate
 from pid_controller.simulator.plot import plot_convergence
@@ -80,7 +82,7 @@ def compare(out: Path) -> Path:
     )
     print("demo: the same draws in process, predictive beside PID", flush=True)
     runs = [simulate(scenario, "predictive"), simulate(scenario, "pid")]
-    cli.Console(width=160).print(cli.results_table(runs))
+    Console(width=160).print(cli.results_table(runs))
     picture = out / "predictive-vs-pid.png"
     plot_convergence(runs, picture)
     return picture
