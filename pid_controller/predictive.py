@@ -78,6 +78,7 @@ class PredictiveSettings:
     max_bias: float = 2.0
     level_noise: float = 0.005  # how far the right constant may wander in a window (log units)
     trend_noise: float = 0.01
+    trend_start: float = 0.01  # the trend's uncertainty when the filter (re)starts
     gate: float = 3.0
     spread_gain: float = 0.1
     trend_gate: float = 1.0
@@ -139,7 +140,7 @@ def _bias(
 
 
 def _restart(z: float, noise: float, spread: float, settings: PredictiveSettings) -> Filtered:
-    return (z, 0.0, noise * noise, 0.0, settings.trend_noise**2, spread)
+    return (z, 0.0, noise * noise, 0.0, settings.trend_start**2, spread)
 
 
 def _filter(
