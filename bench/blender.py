@@ -1,27 +1,23 @@
-"""Benchmark: the real blender against a minimal parse-and-echo baseline.
+"""Benchmark: the real blender against a parse-only baseline on the same server stack.
 
-Usage: ``python -m bench.blender [--seconds 10] [--concurrency 16] [--sizes 50,500,5000]
-[--limit 50|none] [--rounds 5]``
-
-Load run (64 clients for 60 s without a pause, 500 candidates, then the baseline
-for 60 s): ``python -m bench.blender --seconds 60 --concurrency 64 --sizes 500 --rounds 1``.
-
-Cost of candidate sampling: ``python -m bench.blender --sample-rate 0.01 [--samples-per-second
-20]`` drives the blender sampling at that rate (to a real Tansu broker) against the same
-blender with sampling off in place of the baseline, so the ratio is the throughput kept.
+Usage: ``python -m bench.blender [--seconds 2] [--rounds 9] [--connections 16]
+[--sizes 50,500,5000] [--limits 50,none] [--worker-sizes 500]``
 
 Starts a real ZooKeeper (Debian's package) with a constants document, the real
-``blender`` command (uvicorn, one worker) and a baseline server (uvicorn and a
-bare Starlette route that decodes the same body with orjson and returns it), then
-drives each with the same keep-alive connections and prints latency percentiles,
-requests per second, the blender/baseline ratio, and the blender's server-side
-p99 taken from its ``Server-Timing`` header. Every answer other than 200 and
-every connection failure is counted, and any makes the exit status non-zero: a
-figure measured while failing is no figure.
+``blender`` command (one worker, and a second one with ``CD_BLENDER_WORKERS=2``)
+and the baseline (:mod:`bench.baseline`: parse with orjson, return the first
+``limit`` candidates in the blend response's shape) under the same uvicorn,
+uvloop and httptools. For every candidate count and limit, ``wrk`` (Debian's
+load generator: nothing of ours on the client side) drives blender and baseline
+in alternating rounds, so load from anything else on the machine falls on both
+alike; the table quotes the median req/s of each and the median of the rounds' ratios. Our own
+client then reads the blender's server-side latency (its ``Server-Timing``
+header: from the whole body received to the response ready). Last, 1 against 2
+blender workers, also with ``wrk``. With ``--sample-rate`` the pair is the blender
+sampling against itself not sampling (:mod:`bench.blender_sampling`).
 
-The load generator is a minimal HTTP/1.1 client on raw asyncio streams rather
-than httpx: on a small machine it shares the cores with the server, and a heavy
-client would mostly measure itself.
+Every answer other than 200 and every socket error is counted, and any makes the
+exit status non-zero: a figure measured while failing is no figure.
 """
 
 from __future__ import annotations
@@ -30,11 +26,14 @@ import argparse
 import asyncio
 import os
 import random
+import re
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
@@ -79,20 +78,74 @@ def request_body(n: int, rng: random.Random, limit: int | None) -> bytes:
 
 
 def run_baseline(port: int) -> None:
-    """Same HTTP stack, no blender logic: decode the body with orjson and return it."""
+    """The baseline app on the blender's stack (see :mod:`blender.cli`)."""
     import uvicorn
-    from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.responses import Response
-    from starlette.routing import Route
 
-    async def echo(request: Request) -> Response:
-        return Response(
-            orjson.dumps(orjson.loads(await request.body())), media_type="application/json"
-        )
+    uvicorn.run(
+        "bench.baseline:app",
+        host="127.0.0.1",
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        ws="none",
+        access_log=False,
+        log_level="warning",
+    )
 
-    app = Starlette(routes=[Route("/v1/blend", echo, methods=["POST"])])
-    uvicorn.run(app, host="127.0.0.1", port=port, access_log=False, log_level="warning")
+
+# --- wrk -------------------------------------------------------------------------
+
+
+@dataclass
+class WrkRun:
+    rps: float
+    p99_ms: float
+    errors: int  # non-2xx answers and socket errors
+
+
+def wrk(port: int, script: Path, seconds: float, connections: int) -> WrkRun:
+    """One ``wrk`` run (one thread: the machine is small and shared with the servers)."""
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds:g}s",
+            "--latency",
+            "--timeout",
+            "10s",  # wrk's 2 s would count a slow answer on a busy machine as an error
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{port}/v1/blend",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 60,
+    ).stdout
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    if rps is None or p99 is None:
+        raise SystemExit(f"unexpected wrk output:\n{out}")
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99[2]]
+    errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
+    errors += sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    return WrkRun(float(rps[1]), float(p99[1]) * scale, errors)
+
+
+def wrk_script(workdir: Path, name: str, body: bytes) -> Path:
+    """A Lua script making every wrk request this POST."""
+    body_path = workdir / f"{name}.json"
+    body_path.write_bytes(body)
+    script = workdir / f"{name}.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        f'local f = io.open("{body_path}", "rb")\n'
+        'wrk.body = f:read("*a")\n'
+        "f:close()\n"
+    )
+    return script
 
 
 # --- the load generator ----------------------------------------------------------
@@ -233,110 +286,72 @@ class Server:
     port: int
 
 
-@dataclass(frozen=True)
-class Sampling:
-    """Compare the blender sampling at ``rate`` (to ``bootstrap``) with itself not sampling."""
+@dataclass
+class Cell:
+    """One candidate count and limit: rounds of each server, and the server-side times."""
 
-    rate: float
-    per_second: float
-    bootstrap: str
+    n: int
+    limit: int | None
+    blender: list[WrkRun] = field(default_factory=list)
+    baseline: list[WrkRun] = field(default_factory=list)
+    server_ms: list[float] = field(default_factory=list)
+    client_errors: int = 0
+
+    @staticmethod
+    def median_rps(runs: list[WrkRun]) -> float:
+        return statistics.median(r.rps for r in runs)
+
+    @property
+    def ratio(self) -> float:
+        """The median of each round's ratio: the two runs of a round are seconds apart,
+        so they share the machine's other load far more than any two medians do."""
+        return statistics.median(
+            b.rps / s.rps for b, s in zip(self.blender, self.baseline, strict=True)
+        )
+
+    @property
+    def inverse_ratio(self) -> float:
+        return statistics.median(
+            s.rps / b.rps for b, s in zip(self.blender, self.baseline, strict=True)
+        )
+
+    @property
+    def errors(self) -> int:
+        return sum(r.errors for r in self.blender + self.baseline) + self.client_errors
 
 
-def start_servers(
-    workdir: Path, zk: ZooKeeperServer, sampling: Sampling | None = None
-) -> tuple[Server, Server]:
-    if sampling is not None:
-        return _start_sampling_pair(workdir, zk, sampling)
-    blender_port, baseline_port = free_port(), free_port()
-    blender = blender_process(blender_port, zk.hosts, ROOT, workdir, CD_LOG_LEVEL="WARNING")
+def start_servers(workdir: Path, zk: ZooKeeperServer) -> dict[str, Server]:
+    ports = {name: free_port() for name in ("blender", "baseline", "blender x2")}
+    blender = blender_process(
+        ports["blender"], zk.hosts, ROOT, workdir / "one", CD_LOG_LEVEL="WARNING"
+    )
+    two = blender_process(
+        ports["blender x2"],
+        zk.hosts,
+        ROOT,
+        workdir / "two",
+        CD_LOG_LEVEL="WARNING",
+        CD_BLENDER_WORKERS="2",
+    )
+    port = ports["baseline"]
     baseline = ServerProcess(
         "baseline",
-        [sys.executable, "-m", "bench.blender", "--baseline-server", str(baseline_port)],
+        [sys.executable, "-m", "bench.blender", "--baseline-server", str(port)],
         workdir / "baseline.log",
-        lambda: port_open("127.0.0.1", baseline_port),
+        lambda: port_open("127.0.0.1", port),
     )
-    cwd = Path(__file__).resolve().parent.parent
-    blender.cwd = baseline.cwd = cwd
-    blender.start()
-    baseline.start()
-    return Server(blender, blender_port), Server(baseline, baseline_port)
-
-
-def _start_sampling_pair(
-    workdir: Path, zk: ZooKeeperServer, sampling: Sampling
-) -> tuple[Server, Server]:
-    servers = []
-    for name, rate in (("sampling", sampling.rate), ("plain", 0.0)):
-        port = free_port()
-        (workdir / name).mkdir()
-        process = blender_process(
-            port,
-            zk.hosts,
-            ROOT,
-            workdir / name,
-            CD_LOG_LEVEL="WARNING",
-            CD_KAFKA_BOOTSTRAP=sampling.bootstrap,
-            CD_BLENDER_SAMPLE_RATE=str(rate),
-            CD_BLENDER_SAMPLES_PER_SECOND=str(sampling.per_second),
-        )
-        process.cwd = Path(__file__).resolve().parent.parent
-        process.start()
-        servers.append(Server(process, port))
-    return servers[0], servers[1]
-
-
-def samples_sent(port: int) -> str:
-    """The sampling blender's ``cd_blender_samples_total`` lines (proof it sampled)."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
-        text: str = response.read().decode()
-    return ", ".join(
-        line.split("{", 1)[1]
-        for line in text.splitlines()
-        if line.startswith("cd_blender_samples_total")
-    )
-
-
-def hook_cost(n: int, repeat: int = 2000) -> str:
-    """The sampling call's own cost on the blend path, in process (no network, no noise
-    from a shared machine's HTTP load): per unsampled and per sampled request, against
-    parsing and blending the same request."""
-    from blender.constants_source import StaticConstants
-    from blender.request import parse_blend_request
-    from blender.response import blend_response
-    from blender.sampling import BlendSampler
-
-    body = request_body(n, random.Random(7), 50)
-    provider = StaticConstants(constants_document())
-    parsed = parse_blend_request(body, max_candidates=10_000, default_space="log")
-
-    def per_call(action: object, times: int = repeat // 5) -> float:
-        """Best of five runs (timeit's rule: the others measured the machine's other load)."""
-        assert callable(action)
-        runs = []
-        for _ in range(5):
-            started = time.perf_counter()
-            for _ in range(times):
-                action()
-            runs.append((time.perf_counter() - started) / times * 1e6)
-        return min(runs)
-
-    blend_us = per_call(
-        lambda: blend_response(
-            parse_blend_request(body, max_candidates=10_000, default_space="log"),
-            provider.snapshot(),
-        )
-    )
-    common = {"sink_factory": None, "policy_of": lambda g: "default", "queue_size": repeat}
-    never = BlendSampler(rate=1e-9, per_second=1e9, **common)  # type: ignore[arg-type]
-    never.enabled = True  # no sink: nothing is sent, only the call is timed
-    always = BlendSampler(rate=1.0, per_second=1e9, **common)  # type: ignore[arg-type]
-    always.enabled = True
-    skip_us = per_call(lambda: never.offer(parsed))
-    take_us = per_call(lambda: always.offer(parsed))
-    return (
-        f"sampling call at {n} candidates: {skip_us:.2f} us unsampled, {take_us:.2f} us sampled "
-        f"(copy + queue), against {blend_us:.0f} us to parse and blend"
-    )
+    servers = {"blender": blender, "baseline": baseline, "blender x2": two}
+    started: dict[str, Server] = {}
+    try:
+        for name, process in servers.items():
+            process.cwd = Path(__file__).resolve().parent.parent
+            process.start()
+            started[name] = Server(process, ports[name])
+    except BaseException:
+        for server in started.values():
+            server.process.stop()
+        raise
+    return started
 
 
 def check_blender(port: int, body: bytes, expected_results: int) -> None:
@@ -348,114 +363,132 @@ def check_blender(port: int, body: bytes, expected_results: int) -> None:
         raise SystemExit(f"blender answered unexpectedly: {str(answer)[:200]}")
 
 
-def run(
-    seconds: float,
-    concurrency: int,
-    sizes: list[int],
-    limit: int | None,
-    rounds: int,
-    sample_rate: tuple[float, float] | None = None,
-) -> list[tuple[int, Result, Result]]:
+@dataclass
+class Options:
+    seconds: float
+    rounds: int
+    connections: int
+    sizes: list[int]
+    limits: list[int | None]
+    worker_sizes: list[int]
+    sampling: tuple[float, float] | None = None  # rate, per second: see bench.blender_sampling
+
+
+def run(options: Options) -> tuple[list[Cell], list[Cell]]:
+    from bench import blender_sampling  # imports this module: not at the top
+
     with tempfile.TemporaryDirectory(prefix="bench-blender-") as tmp:
         workdir = Path(tmp)
         zk = ZooKeeperServer(workdir / "zookeeper")
         zk.start()
-        broker = TansuBroker(workdir / "tansu") if sample_rate else None
+        broker = TansuBroker(workdir / "tansu") if options.sampling else None
         try:
             with ZkStore(zk.hosts, ROOT) as store:
                 store.create(store.paths.constants, dump_document(constants_document()))
-            sampling = None
-            if broker is not None and sample_rate is not None:
+            if broker is not None and options.sampling is not None:
                 broker.start()
-                sampling = Sampling(*sample_rate, broker.bootstrap)
-            blender, baseline = start_servers(workdir, zk, sampling)
+                sampling = blender_sampling.Sampling(*options.sampling, broker.bootstrap)
+                servers = blender_sampling.start_sampling_pair(workdir, zk, sampling)
+            else:
+                servers = start_servers(workdir, zk)
             try:
-                rows = measure(blender, baseline, seconds, concurrency, sizes, limit, rounds)
-                if sampling is not None:
-                    print(f"samples: {samples_sent(blender.port)}", file=sys.stderr)
-                    for n in sizes:
-                        print(hook_cost(n))
+                cells = [
+                    measure_cell(servers, workdir, options, n, limit)
+                    for n in options.sizes
+                    for limit in options.limits
+                ]
+                workers = [
+                    measure_workers(servers, workdir, options, n)
+                    for n in options.worker_sizes
+                    if "blender x2" in servers
+                ]
+                if options.sampling is not None:
+                    sent = blender_sampling.samples_sent(servers["blender"].port)
+                    print(f"samples: {sent}", file=sys.stderr)
+                    for n in options.sizes:
+                        print(blender_sampling.hook_cost(n))
             finally:
-                blender.process.stop()
-                baseline.process.stop()
+                for server in servers.values():
+                    server.process.stop()
         finally:
             if broker is not None:
                 broker.stop()
             zk.stop()
-    print_table(rows, seconds, concurrency, limit)
-    if sample_rate:
+    return cells, workers
+
+
+def measure_cell(
+    servers: dict[str, Server], workdir: Path, options: Options, n: int, limit: int | None
+) -> Cell:
+    body = request_body(n, random.Random(7), limit)
+    blender, baseline = servers["blender"], servers["baseline"]
+    check_blender(blender.port, body, min(n, n if limit is None else limit))
+    print(f"{n} candidates, limit {limit} ({len(body)} bytes)...", file=sys.stderr, flush=True)
+    script = wrk_script(workdir, f"body-{n}-{limit}", body)
+    cell = Cell(n, limit)
+    for _ in range(options.rounds):
+        cell.blender.append(wrk(blender.port, script, options.seconds, options.connections))
+        cell.baseline.append(wrk(baseline.port, script, options.seconds, options.connections))
+    own = asyncio.run(drive(blender.port, body, options.seconds, options.connections))
+    cell.server_ms = own.server_ms
+    cell.client_errors = own.errors + own.failures
+    return cell
+
+
+def measure_workers(servers: dict[str, Server], workdir: Path, options: Options, n: int) -> Cell:
+    """1 against 2 blender workers (in the table's baseline column: the 2-worker one)."""
+    body = request_body(n, random.Random(7), 50)
+    print(f"1 vs 2 workers, {n} candidates...", file=sys.stderr, flush=True)
+    script = wrk_script(workdir, f"workers-{n}", body)
+    cell = Cell(n, 50)
+    for _ in range(options.rounds):
+        for name, runs in (("blender", cell.blender), ("blender x2", cell.baseline)):
+            runs.append(wrk(servers[name].port, script, options.seconds, options.connections))
+    return cell
+
+
+def print_tables(cells: list[Cell], workers: list[Cell], options: Options) -> None:
+    print(
+        f"\nwrk, {options.connections} connections, {options.rounds} alternating rounds of "
+        f"{options.seconds:g} s per server and cell, medians; uvicorn + uvloop + httptools, "
+        f"one worker each; {os.cpu_count()} CPUs shared with wrk\n"
+    )
+    print(
+        "| candidates | limit | blender req/s | baseline req/s | ratio | blender p99 ms "
+        "| srv p50 ms | srv p99 ms | errors |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for c in cells:
+        pct = Result(c.server_ms, c.server_ms, 1.0, 0).pct
         print(
-            f"blender: sampling at rate {sample_rate[0]:g}, at most {sample_rate[1]:g}/s; "
-            "baseline: the same blender with sampling off"
+            f"| {c.n} | {c.limit if c.limit is not None else 'all'} "
+            f"| {c.median_rps(c.blender):,.0f} | {c.median_rps(c.baseline):,.0f} "
+            f"| {c.ratio:.2f} | {statistics.median(r.p99_ms for r in c.blender):.2f} "
+            f"| {pct(c.server_ms, 0.5):.3f} | {pct(c.server_ms, 0.99):.3f} | {c.errors} |"
         )
-    return rows
-
-
-def measure(
-    blender: Server,
-    baseline: Server,
-    seconds: float,
-    concurrency: int,
-    sizes: list[int],
-    limit: int | None,
-    rounds: int,
-) -> list[tuple[int, Result, Result]]:
-    """Alternate short rounds of blender and baseline, so that load from anything
-    else on the machine falls on both alike instead of on whichever ran second."""
-    rng = random.Random(7)
-    rows = []
-    for n in sizes:
-        body = request_body(n, rng, limit)
-        check_blender(blender.port, body, min(n, limit or n))
-        print(f"{n} candidates ({len(body)} bytes)...", file=sys.stderr, flush=True)
-        totals = {"blender": Result([], [], 0.0, 0), "baseline": Result([], [], 0.0, 0)}
-        for _ in range(rounds):
-            for name, server in (("blender", blender), ("baseline", baseline)):
-                totals[name].add(
-                    asyncio.run(drive(server.port, body, seconds / rounds, concurrency))
-                )
-        rows.append((n, totals["blender"], totals["baseline"]))
-    return rows
-
-
-def print_table(
-    rows: list[tuple[int, Result, Result]], seconds: float, concurrency: int, limit: int | None
-) -> None:
     print(
-        f"\n{concurrency} connections, {seconds:g} s per server and size (alternating rounds), "
-        f"limit {limit if limit is not None else 'none'}, one uvicorn worker each, "
-        f"{os.cpu_count()} CPUs shared with the load generator\n"
+        "\nreq/s: medians of the rounds; ratio: median of the rounds' blender / baseline; "
+        "blender p99: wrk's; srv: "
+        "the blender's own time from the whole body received to the response ready "
+        "(Server-Timing, our client, same connections)\n"
     )
-    header = (
-        f"{'cands':>6} | {'server':>8} | {'p50 ms':>7} | {'p99 ms':>7} | {'req/s':>8} | "
-        f"{'errors':>6} | {'failed':>6} | {'srv p50':>7} | {'srv p99':>7} | {'rps ratio':>9}"
-    )
-    print(header)
-    print("-" * len(header))
-    for n, blended, base in rows:
-        for name, res in (("blender", blended), ("baseline", base)):
-            ratio = f"{blended.rps / base.rps:9.2f}" if name == "blender" else " " * 9
-            srv50 = f"{res.pct(res.server_ms, 0.50):7.3f}" if res.server_ms else f"{'-':>7}"
-            srv99 = f"{res.pct(res.server_ms, 0.99):7.3f}" if res.server_ms else f"{'-':>7}"
-            print(
-                f"{n:>6} | {name:>8} | {res.pct(res.latencies, 0.5) * 1000:7.2f} | "
-                f"{res.pct(res.latencies, 0.99) * 1000:7.2f} | {res.rps:8.0f} | "
-                f"{res.errors:>6} | {res.failures:>6} | {srv50} | {srv99} | {ratio}"
-            )
-    print(
-        "\np50/p99: client-side latency; srv p50/p99: the blender's own time from the "
-        "whole body received to the response ready (Server-Timing 'blend'), in ms; errors: "
-        "answers other than 200; failed: connection errors and broken or hung exchanges."
-    )
+    print("| candidates | limit | 1 worker req/s | 2 workers req/s | 2 / 1 | errors |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for c in workers:
+        print(
+            f"| {c.n} | {c.limit} | {c.median_rps(c.blender):,.0f} "
+            f"| {c.median_rps(c.baseline):,.0f} | {c.inverse_ratio:.2f} | {c.errors} |"
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=2.0, help="per round and server")
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--connections", "--concurrency", type=int, default=16)
     parser.add_argument("--sizes", default="50,500,5000")
-    parser.add_argument("--limit", default="50", help="request limit, or 'none' for all")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--limits", default="50,none", help="request limits; 'none' for all")
+    parser.add_argument("--worker-sizes", default="500", help="sizes of the 1 vs 2 workers runs")
     parser.add_argument(
         "--sample-rate",
         type=float,
@@ -467,11 +500,18 @@ def main(argv: list[str] | None = None) -> None:
     if args.baseline_server:
         run_baseline(args.baseline_server)
         return
-    limit = None if args.limit == "none" else int(args.limit)
-    sizes = [int(s) for s in args.sizes.split(",")]
-    sampling = (args.sample_rate, args.samples_per_second) if args.sample_rate else None
-    rows = run(args.seconds, args.concurrency, sizes, limit, args.rounds, sampling)
-    failed = sum(r.errors + r.failures for _, *results in rows for r in results)
+    options = Options(
+        args.seconds,
+        args.rounds,
+        args.connections,
+        [int(s) for s in args.sizes.split(",")],
+        [None if x == "none" else int(x) for x in args.limits.split(",")],
+        [int(s) for s in args.worker_sizes.split(",") if s],
+        (args.sample_rate, args.samples_per_second) if args.sample_rate else None,
+    )
+    cells, workers = run(options)
+    print_tables(cells, workers, options)
+    failed = sum(c.errors for c in cells + workers)
     if failed:
         raise SystemExit(f"FAILED: {failed} non-200 answers or connection failures")
 

@@ -2,7 +2,7 @@
 service under load with its dead-letter path busy.
 
     .venv/bin/python -m bench.counter [--events 1000000] [--runs 3]
-        [--bad-fraction 0.1] [--live]
+        [--bad-fraction 0.1] [--live] [--against-clean]
 
 Starts its own Tansu broker and ZooKeeper, loads ``--events`` events into a
 4-partition topic once, then measures, ``--runs`` times each:
@@ -22,6 +22,10 @@ in equal shares), so that the dead-letter path is part of the rate. ``--live``
 produces into a fresh topic per run while the service consumes, instead of
 loading once beforehand: the rate is then that of producer and service together,
 and the lag shows whether the service keeps up.
+
+``--against-clean`` instead alternates runs of (b) on a clean stream and on one
+with ``--bad-fraction`` bad events, and reports the rate the dead-letter path
+keeps (the median of each pair's ratio: a pair shares the machine's load).
 
 Prints medians, events/s and the ratio (b)/(a); exits non-zero unless every run
 was exact.
@@ -164,17 +168,29 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=10_000)
     parser.add_argument("--bad-fraction", type=float, default=0.0)
     parser.add_argument("--live", action="store_true", help="produce while the service runs")
+    parser.add_argument(
+        "--against-clean",
+        action="store_true",
+        help="alternate runs on a clean stream and one with --bad-fraction; report the rate kept",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-counter-"))
     broker, zk = TansuBroker(work / "tansu"), ZooKeeperServer(work / "zk")
     broker.start()
     zk.start()
     try:
-        runs = measure(args, broker.bootstrap, zk.hosts, work)
+        if args.against_clean:
+            pairs = against_clean(args, broker.bootstrap, zk.hosts, work)
+        else:
+            runs = measure(args, broker.bootstrap, zk.hosts, work)
     finally:
         broker.stop()
         zk.stop()
-    report(args.events, args.bad_fraction, args.live, runs)
+    if args.against_clean:
+        report_against_clean(args.events, args.bad_fraction, pairs)
+        runs = [run for pair in pairs for run in pair]
+    else:
+        report(args.events, args.bad_fraction, args.live, runs)
     problems = [p for run in runs for p in run.problems]
     if problems:
         raise SystemExit("FAILED: " + "; ".join(problems))
@@ -190,20 +206,7 @@ def measure(args: argparse.Namespace, bootstrap: str, zk_hosts: str, work: Path)
             ensure_topics(bootstrap, [TopicSpec(topic, PARTITIONS)])
         if number == 0 and not args.live:
             load(bootstrap, topic, stream)
-        deployment = Deployment(
-            bootstrap,
-            topic,
-            zk_hosts,
-            "/bench",
-            work / f"run{number}",
-            group_id=f"bench-{number}",
-            extra={
-                "CD_COUNTER_CHANGELOG_TOPIC": f"{topic}.changelog-{number}",
-                "CD_DLQ_TOPIC": f"{topic}.dlq-{number}",
-                "CD_COUNTER_BATCH_SIZE": str(args.batch),
-                "CD_LOG_LEVEL": "WARNING",
-            },
-        )
+        deployment = deployment_for(args, bootstrap, zk_hosts, work, topic, str(number))
         feed = partial(load, bootstrap, topic, stream) if args.live else None
         run = service_run(deployment, f"bench{number}", stream, feed)
         run.baseline = baseline(bootstrap, topic, args.events, args.batch)
@@ -215,6 +218,69 @@ def measure(args: argparse.Namespace, bootstrap: str, zk_hosts: str, work: Path)
             flush=True,
         )
     return runs
+
+
+def deployment_for(
+    args: argparse.Namespace, bootstrap: str, zk_hosts: str, work: Path, topic: str, label: str
+) -> Deployment:
+    """One run's deployment: its own folder, group, changelog and dead-letter topic."""
+    return Deployment(
+        bootstrap,
+        topic,
+        zk_hosts,
+        "/bench",
+        work / f"run{label}",
+        group_id=f"bench-{label}",
+        extra={
+            "CD_COUNTER_CHANGELOG_TOPIC": f"{topic}.changelog-{label}",
+            "CD_DLQ_TOPIC": f"{topic}.dlq-{label}",
+            "CD_COUNTER_BATCH_SIZE": str(args.batch),
+            "CD_LOG_LEVEL": "WARNING",
+        },
+    )
+
+
+def against_clean(
+    args: argparse.Namespace, bootstrap: str, zk_hosts: str, work: Path
+) -> list[tuple[Run, Run]]:
+    """The same number of events without and with bad ones, in alternating runs, so
+    that the machine's other load falls on both alike: the rate the dead-letter path
+    keeps, as a ratio of paired runs."""
+    now = int(time.time() * 1000)
+    streams = {
+        "clean": make_stream(args.events, now, 0.0),
+        "bad": make_stream(args.events, now, args.bad_fraction),
+    }
+    for name, stream in streams.items():
+        ensure_topics(bootstrap, [TopicSpec(f"bench.{name}", PARTITIONS)])
+        load(bootstrap, f"bench.{name}", stream)
+    pairs = []
+    for number in range(args.runs):
+        runs = []
+        for name, stream in streams.items():
+            topic, label = f"bench.{name}", f"{number}-{name}"
+            deployment = deployment_for(args, bootstrap, zk_hosts, work, topic, label)
+            runs.append(service_run(deployment, f"bench{number}{name}", stream, None))
+        clean, bad = runs
+        print(
+            f"run {number}: clean {clean.service:.2f}s  bad {bad.service:.2f}s  "
+            f"{'exact' if not clean.problems + bad.problems else clean.problems + bad.problems}",
+            flush=True,
+        )
+        pairs.append((clean, bad))
+    return pairs
+
+
+def report_against_clean(events: int, bad_fraction: float, pairs: list[tuple[Run, Run]]) -> None:
+    clean = statistics.median(c.service for c, _ in pairs)
+    bad = statistics.median(b.service for _, b in pairs)
+    kept = statistics.median(c.service / b.service for c, b in pairs)
+    print(f"\n{events} events, {PARTITIONS} partitions, {len(pairs)} alternating pairs, medians")
+    print("| stream | median s | events/s |")
+    print("|---|---|---|")
+    print(f"| clean | {clean:.2f} | {events / clean:,.0f} |")
+    print(f"| {bad_fraction:.0%} bad | {bad:.2f} | {events / bad:,.0f} |")
+    print(f"rate kept with bad events (median of the pairs' clean s / bad s): {kept:.2f}")
 
 
 def load(bootstrap: str, topic: str, stream: Stream) -> None:

@@ -11,9 +11,11 @@ document stays exact.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
@@ -57,11 +59,19 @@ def create_app(
     score_space: ScoreSpace = "log",
     clock: Callable[[], float] = time.time,
     sampler: BlendSampler | None = None,
+    metrics_dir: Path | None = None,
 ) -> FastAPI:
     """A blender app; its lifespan starts and stops ``provider`` (ZooKeeper session)
-    and ``sampler`` (candidate samples to Kafka, flushed with a bound on stop)."""
+    and ``sampler`` (candidate samples to Kafka, flushed with a bound on stop).
+
+    ``metrics_dir``: one of several worker processes sharing their metrics there."""
     limits = limits or Limits()
-    metrics = BlenderMetrics(provider.snapshot, clock, lambda: provider.zookeeper_connected)
+    metrics = BlenderMetrics(
+        provider.snapshot,
+        clock,
+        lambda: provider.zookeeper_connected,
+        multiprocess_dir=metrics_dir,
+    )
     if sampler is not None:
         sampler.counts.report = metrics.count_samples
 
@@ -134,6 +144,8 @@ def _add_constants_route(
                 "last_error_at": snap.last_error_at,
                 "zookeeper_connected": provider.zookeeper_connected,
                 "paused": None if snap.paused is None else snap.paused.model_dump(mode="json"),
+                # Which process answered: with several workers, each has its own watch.
+                "worker_pid": os.getpid(),
             }
         )
 

@@ -6,14 +6,23 @@ fsync, rename, fsync of the directory) so a crash mid-write leaves either the
 old or the new file, never half of one, and it carries a sha256 of the exact
 document bytes so a file damaged on disk is recognised and refused instead of
 silently serving wrong constants.
+
+Several worker processes share one file, each writing what its own ZooKeeper
+watch delivered. Writes take an exclusive lock on the cache's directory, so
+they happen one at a time; a writer whose document has meanwhile been replaced
+by a newer one skips (its newer write is queued behind), and one finding the same
+bytes on disk skips too, so N workers cost one write per change. Readers take no
+lock: the rename makes every read see a whole file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import orjson
@@ -79,13 +88,42 @@ class ConstantsCache:
             raise CacheError(f"cannot read cache {self.path}: {exc}") from exc
         return decode_cache(data)
 
-    def store(self, raw_document: bytes) -> None:
-        """Replace the cache atomically with ``raw_document`` (already validated)."""
+    def store(self, raw_document: bytes, still_current: Callable[[], bool] = lambda: True) -> bool:
+        """Replace the cache atomically with ``raw_document`` (already validated).
+
+        False when skipped: ``still_current()`` said no once the lock was held, or
+        the file already holds exactly this document."""
         data = encode_cache(raw_document)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self._locked():
+                if not still_current() or self._on_disk() == data:
+                    return False
+                self._replace(data)
+                return True
+        except OSError as exc:
+            raise CacheError(f"cannot write cache {self.path}: {exc}") from exc
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        # The directory itself is the lock: no lock file to leave behind.
+        fd = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    def _on_disk(self) -> bytes | None:
+        try:
+            return self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def _replace(self, data: bytes) -> None:
         directory = self.path.parent
         tmp_name: str | None = None
         try:
-            directory.mkdir(parents=True, exist_ok=True)
             fd, tmp_name = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=directory)
             with os.fdopen(fd, "wb") as tmp:
                 tmp.write(data)
@@ -94,8 +132,6 @@ class ConstantsCache:
             os.replace(tmp_name, self.path)
             tmp_name = None
             _fsync_dir(directory)
-        except OSError as exc:
-            raise CacheError(f"cannot write cache {self.path}: {exc}") from exc
         finally:
             if tmp_name is not None:
                 with contextlib.suppress(OSError):

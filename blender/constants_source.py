@@ -31,6 +31,7 @@ from blender.cache import CacheError, ConstantsCache
 from services import ledger
 from services.documents import ConstantsDocument, PausedDocument, parse_stored
 from services.errors import CDError, InvalidInputError
+from services.intervals import Interval
 from services.names import policy_for_group
 from services.zk import ZkStore
 
@@ -62,7 +63,7 @@ class HistoryPoint:
     policy: str
     type: str
     share: float
-    target: float
+    target: Interval
 
 
 @dataclass(frozen=True)
@@ -292,7 +293,9 @@ class ZkConstantsSource:
             log.warning("controller history not loaded: %s", exc)
             return
         points = tuple(
-            HistoryPoint(e.generation, e.constants.window_end or "", policy, t, d.share, d.target)
+            HistoryPoint(
+                e.generation, e.constants.window_end or "", policy, t, d.share, d.interval()
+            )
             for e in reversed(entries)
             if e.kind == "step"
             for policy, types in e.constants.diagnostics.items()
@@ -303,7 +306,8 @@ class ZkConstantsSource:
 
     def _store_cache(self, raw: bytes) -> None:
         try:
-            self._cache.store(raw)
+            # A document replaced meanwhile is not written: the newer one is queued.
+            self._cache.store(raw, still_current=lambda: self._cached_raw == raw)
         except CacheError as exc:
             log.error("constants cache not updated: %s", exc)
             self._record_error(f"cache: {exc}")

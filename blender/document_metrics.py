@@ -39,12 +39,11 @@ def target_samples(target: Any) -> dict[str, float]:
     """
     if isinstance(target, int | float):
         return {"cd_target": float(target)}
-    bounds = target if isinstance(target, Mapping) else vars(target) if target else {}
-    return {
-        f"cd_target_{side}": float(bounds[side])
+    bounds = {
+        side: target.get(side) if isinstance(target, Mapping) else getattr(target, side, None)
         for side in ("min", "max")
-        if bounds.get(side) is not None
     }
+    return {f"cd_target_{side}": float(v) for side, v in bounds.items() if v is not None}
 
 
 def reachable_samples(diag: Diagnostic) -> dict[str, float]:

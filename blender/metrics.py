@@ -4,24 +4,37 @@ A registry per app, not the process-global one, so several blender apps can
 live in one process (tests, benchmarks) without clashing names. The constants
 gauges are computed at scrape time from the current snapshot, so they are never
 stale and the request path does not touch them.
+
+With several worker processes (``CD_BLENDER_WORKERS``) a scrape reaches one of
+them, so the request counters use Prometheus' multiprocess mode: every worker
+writes its counts to its own memory-mapped file in one directory and whichever
+worker answers ``/metrics`` sums them all. The totals are the whole server's and
+never go down when a worker is replaced (its file stays). The constants gauges
+are the answering worker's own view: every worker watches ZooKeeper and holds
+the same generation within a second.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
-    Gauge,
     Histogram,
     generate_latest,
+    values,
 )
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 
 from blender.constants_source import Snapshot
 from blender.document_metrics import DocumentCollector
+from services.errors import CDError
 
 # Sub-millisecond resolution: the target is a p99 of a few milliseconds.
 LATENCY_BUCKETS = (
@@ -43,44 +56,47 @@ LATENCY_BUCKETS = (
 
 
 class BlenderMetrics:
+    """``multiprocess_dir``: the shared directory of multiprocess mode, which must be
+    in ``PROMETHEUS_MULTIPROC_DIR`` before prometheus_client is first imported."""
+
     def __init__(
         self,
         snapshot: Callable[[], Snapshot],
         clock: Callable[[], float],
         connected: Callable[[], bool | None] = lambda: None,
+        *,
+        multiprocess_dir: Path | None = None,
     ) -> None:
         self.registry = CollectorRegistry()
         self.registry.register(DocumentCollector(snapshot, connected))
+        # In multiprocess mode the counters live in files, read back by the collector.
+        own: CollectorRegistry | None = self.registry
+        if multiprocess_dir is not None:
+            if not getattr(values.ValueClass, "_multiprocess", False):
+                raise CDError(
+                    "prometheus_client was imported before PROMETHEUS_MULTIPROC_DIR was set"
+                )
+            MultiProcessCollector(self.registry, str(multiprocess_dir))  # type: ignore[no-untyped-call]
+            own = None
         self._requests = Counter(
             "cd_blender_requests",
             "POST /v1/blend requests by HTTP status code",
             ["code"],
-            registry=self.registry,
+            registry=own,
         )
         self._seconds = Histogram(
             "cd_blender_request_seconds",
             "Time to handle POST /v1/blend: receive the body, blend, send the response",
             buckets=LATENCY_BUCKETS,
-            registry=self.registry,
+            registry=own,
         )
-        generation = Gauge(
-            "cd_blender_constants_generation",
-            "Generation of the constants in use (NaN: none)",
-            registry=self.registry,
-        )
-        generation.set_function(lambda: _or_nan(snapshot().generation))
-        age = Gauge(
-            "cd_blender_constants_age_seconds",
-            "Seconds since the constants in use were computed (NaN: none)",
-            registry=self.registry,
-        )
-        age.set_function(lambda: _or_nan(snapshot().age_seconds(clock())))
+        self.registry.register(_ConstantsCollector(snapshot, clock))
         self._by_code: dict[int, Counter] = {}
         self._samples = Counter(
             "cd_blender_samples",
             "Sampled blend requests: sent (acknowledged by the broker) or dropped",
             ["result"],
-            registry=self.registry,
+            registry=own,
         )
         for result in ("sent", "dropped"):
             self._samples.labels(result=result)  # both shown from the start, at 0
@@ -98,6 +114,27 @@ class BlenderMetrics:
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class _ConstantsCollector(Collector):
+    """The constants gauges, computed from the snapshot at scrape time."""
+
+    def __init__(self, snapshot: Callable[[], Snapshot], clock: Callable[[], float]) -> None:
+        self._snapshot = snapshot
+        self._clock = clock
+
+    def collect(self) -> Iterator[Metric]:
+        snap = self._snapshot()
+        yield GaugeMetricFamily(
+            "cd_blender_constants_generation",
+            "Generation of the constants in use (NaN: none)",
+            value=_or_nan(snap.generation),
+        )
+        yield GaugeMetricFamily(
+            "cd_blender_constants_age_seconds",
+            "Seconds since the constants in use were computed (NaN: none)",
+            value=_or_nan(snap.age_seconds(self._clock())),
+        )
 
 
 def _or_nan(value: float | None) -> float:

@@ -51,20 +51,35 @@ _AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
 _MISSING = re.compile(r"^Object missing required field `(?P<name>[^`]+)`$")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: its __init__ costs a microsecond more per request
 class BlendRequest:
-    """A validated request: candidates as parallel columns ready for numpy."""
+    """A validated request: candidates plus their scores and types as parallel lists.
+
+    Plain lists, not numpy arrays: at the usual tens to hundreds of candidates
+    numpy's per-call cost is most of the work (profiled), so the blend only
+    reaches for numpy where it pays (:mod:`blender.blend`).
+    """
 
     group: str | None
     limit: int | None
     explain: bool
     space: ScoreSpace
     candidates: list[Candidate]
-    scores: FloatArray
+    score_list: list[float]
+    types: list[str]  # per candidate
     type_names: list[str]  # distinct content types, in order of first appearance
-    type_codes: IntArray  # per candidate, an index into type_names
     sample: bool | None = None  # None: the blender's uniform sampling decides
     ts_ms: int | None = None  # None: the blender's clock stamps the sample
+
+    @property
+    def scores(self) -> FloatArray:
+        return np.array(self.score_list, dtype=np.float64)
+
+    @property
+    def type_codes(self) -> IntArray:
+        """Per candidate, an index into ``type_names``."""
+        index = {name: code for code, name in enumerate(self.type_names)}
+        return np.fromiter(map(index.__getitem__, self.types), np.intp, len(self.types))
 
 
 def _translate(exc: msgspec.ValidationError) -> InvalidInputError:
@@ -113,32 +128,40 @@ def _ts(value: int | float | None) -> int | None:
     return int(value)
 
 
-def _type_codes(candidates: list[Candidate]) -> tuple[list[str], IntArray]:
-    # map/attrgetter/dict.fromkeys run in C; a request has few distinct types, so
-    # names are checked once each rather than once per candidate.
-    types = list(map(_CONTENT_TYPE, candidates))
+# Names already seen valid: a feed has a handful of types and groups, and a set
+# lookup costs a tenth of the regular expression. Bounded, so that a client
+# sending ever new names cannot grow it.
+_VALID: set[str] = set()
+_VALID_MAX = 4096
+
+
+def _valid(name: str) -> bool:
+    if name in _VALID:
+        return True
+    if NAME_RE.fullmatch(name) is None:
+        return False
+    if len(_VALID) < _VALID_MAX:
+        _VALID.add(name)
+    return True
+
+
+def _type_names(types: list[str]) -> list[str]:
+    # dict.fromkeys runs in C; a request has few distinct types, so names are
+    # checked once each rather than once per candidate.
     names = list(dict.fromkeys(types))
-    bad = {name for name in names if NAME_RE.fullmatch(name) is None}
+    bad = {name for name in names if not _valid(name)}
     if bad:
         first = next(i for i, t in enumerate(types) if t in bad)
         check_name(types[first], f"candidates[{first}].content_type")
-    index = {name: code for code, name in enumerate(names)}
-    return names, np.fromiter(map(index.__getitem__, types), np.intp, len(types))
+    return names
 
 
-def _check_scores(scores: FloatArray, space: ScoreSpace) -> None:
-    # msgspec refuses out-of-range literals already; this guards the invariant cheaply.
-    finite = np.isfinite(scores)
-    if not finite.all():
-        first = int(np.argmin(finite))
-        raise InvalidInputError(f"candidates[{first}].score", "must be a finite number")
-    if space == "linear":
-        positive = scores > 0.0
-        if not positive.all():
-            first = int(np.argmin(positive))
-            raise InvalidInputError(
-                f"candidates[{first}].score", "must be > 0 in linear score space"
-            )
+def _check_scores(scores: list[float], space: ScoreSpace) -> None:
+    # msgspec refuses non-finite literals ("Number out of range"), and JSON has no
+    # NaN, so every score is finite; linear space also needs them positive.
+    if space == "linear" and scores and min(scores) <= 0.0:
+        first = next(i for i, score in enumerate(scores) if score <= 0.0)
+        raise InvalidInputError(f"candidates[{first}].score", "must be > 0 in linear score space")
 
 
 def parse_blend_request(
@@ -150,7 +173,7 @@ def parse_blend_request(
     if limit is not None and limit < 0:
         raise InvalidInputError("limit", "must be an integer >= 0")
     group = raw.experiment_group
-    if group is not None:
+    if group is not None and not _valid(group):
         check_name(group, "experiment_group")
     candidates = raw.candidates
     if len(candidates) > max_candidates:
@@ -158,9 +181,9 @@ def parse_blend_request(
             "candidates", f"at most {max_candidates} candidates allowed, got {len(candidates)}"
         )
     space: ScoreSpace = raw.score_space or default_space
-    scores = np.fromiter(map(_SCORE, candidates), np.float64, len(candidates))
+    scores = list(map(_SCORE, candidates))
     _check_scores(scores, space)
-    type_names, type_codes = _type_codes(candidates)
+    types = list(map(_CONTENT_TYPE, candidates))
     return BlendRequest(
         group,
         limit,
@@ -168,8 +191,8 @@ def parse_blend_request(
         space,
         candidates,
         scores,
-        type_names,
-        type_codes,
+        types,
+        _type_names(types),
         raw.sample,
         _ts(raw.ts),
     )

@@ -106,6 +106,7 @@ CONSTANTS_RESPONSE_SCHEMA: dict[str, Any] = {
         "last_error": {"type": ["string", "null"]},
         "last_error_at": {"type": ["number", "null"]},
         "zookeeper_connected": {"type": ["boolean", "null"]},
+        "worker_pid": {"type": "integer"},
         "paused": {
             "description": "<root>/paused while operators froze the controller, else null",
             "type": ["object", "null"],

@@ -8,13 +8,16 @@ superset fields written by other tools.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
-from blender.constants_source import HistoryPoint, Snapshot
+from blender.constants_source import HistoryPoint, Snapshot, parse_timestamp
 from services import display
 from services.doc_warnings import counts_warning, saturation_warning
+from services.documents import Diagnostic
+from services.intervals import Interval
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222}
@@ -114,7 +117,16 @@ _DIAG_COLUMNS = (
     "d",
     "saturated",
     "skipped",
+    "rate_limited",
 )
+
+
+def _cell(diag: Diagnostic, column: str) -> str:
+    if column == "target":
+        return escape(display.target(diag.target))
+    if column == "rate_limited":
+        return "yes" if diag.rate_limited else ""
+    return _fmt(getattr(diag, column, None))
 
 
 def _diagnostics(snap: Snapshot) -> str:
@@ -124,7 +136,7 @@ def _diagnostics(snap: Snapshot) -> str:
     rows = []
     for policy, types in sorted(snap.doc.diagnostics.items()):
         for type_name, diag in sorted(types.items()):
-            cells = "".join(f"<td>{_fmt(getattr(diag, c, None))}</td>" for c in _DIAG_COLUMNS)
+            cells = "".join(f"<td>{_cell(diag, c)}</td>" for c in _DIAG_COLUMNS)
             cls = ' class="warn"' if diag.saturated else ""
             rows.append(
                 f"<tr{cls}><td>{escape(policy)}</td><td>{escape(type_name)}</td>{cells}</tr>"
@@ -149,33 +161,78 @@ def _warnings(snap: Snapshot) -> str:
     return f'<div class="warn"><h2>Warnings</h2><ul>{"".join(items)}</ul></div>'
 
 
-def _sparkline(points: list[HistoryPoint]) -> str:
-    """Share (blue) against target (green, with the 5% band) over recent windows."""
-    w, h, pad = 360, 110, 6
-    shares = [p.share for p in points]
-    targets = [p.target for p in points]
-    lo = min(*shares, *(t * 0.95 for t in targets))
-    hi = max(*shares, *(t * 1.05 for t in targets))
-    span = (hi - lo) or 1.0
+def _minutes(points: list[HistoryPoint]) -> list[float]:
+    """Each point's window end in minutes before the last one (index order if unparsable)."""
+    ends = [parse_timestamp(p.window_end) for p in points]
+    last = ends[-1]
+    if last is None or any(e is None for e in ends):
+        return [float(i - len(points) + 1) for i in range(len(points))]
+    return [(e - last) / 60.0 for e in ends if e is not None]
 
-    def x(i: int) -> float:
-        return pad + i * (w - 2 * pad) / max(1, len(points) - 1)
+
+def _band(t: Interval) -> tuple[float, float]:
+    """What the chart shades as on target: a point ±5 %, a range its bounds."""
+    if t.is_point:
+        return t.lo * 0.95, t.hi * 1.05
+    return t.lo, t.hi
+
+
+def _axis(minutes: list[float], x: Callable[[float], float], y0: float) -> str:
+    """Time ticks under the chart, in minutes before the last window's end."""
+    first = minutes[0]
+    # The end ticks anchor inwards so their text stays inside the chart.
+    ticks = [(first, "start"), (first / 2, "middle"), (0.0, "end")] if first < 0 else []
+    return "".join(
+        f'<text x="{x(m):.1f}" y="{y0:.1f}" font-size="10" text-anchor="{anchor}" '
+        f'fill="#555">{"now" if m == 0 else f"{m:.0f} min"}</text>'
+        for m, anchor in ticks
+    )
+
+
+def _sparkline(points: list[HistoryPoint]) -> str:
+    """Share (blue) against target (green: the 5% band, or the range) over recent windows;
+    the time axis is in minutes, so windows of any length read the same."""
+    w, h, pad, axis = 360, 110, 6, 14
+    shares = [p.share for p in points]
+    bands = [_band(p.target) for p in points]
+    lo = min(*shares, *(b[0] for b in bands))
+    # A min-only range is open upwards: the chart stops a little above the data.
+    hi = max(*shares, *(b[1] for b in bands if b[1] < 1.0), *(b[0] * 1.05 for b in bands))
+    hi = max(hi, max(shares) * 1.05)
+    span = (hi - lo) or 1.0
+    minutes = _minutes(points)
+    width = (-minutes[0]) or 1.0
+
+    def x(m: float) -> float:
+        return pad + (m - minutes[0]) * (w - 2 * pad) / width
 
     def y(v: float) -> float:
-        return h - pad - (v - lo) / span * (h - 2 * pad)
+        return h - pad - (min(v, hi) - lo) / span * (h - 2 * pad)
 
-    band = " ".join(f"{x(i):.1f},{y(t * 1.05):.1f}" for i, t in enumerate(targets))
+    band = " ".join(f"{x(m):.1f},{y(b[1]):.1f}" for m, b in zip(minutes, bands, strict=True))
     band += " " + " ".join(
-        f"{x(i):.1f},{y(t * 0.95):.1f}" for i, t in reversed(list(enumerate(targets)))
+        f"{x(m):.1f},{y(b[0]):.1f}" for m, b in reversed(list(zip(minutes, bands, strict=True)))
     )
-    target = " ".join(f"{x(i):.1f},{y(t):.1f}" for i, t in enumerate(targets))
-    share = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(shares))
+    lines = "".join(
+        '<polyline points="'
+        + " ".join(f"{x(m):.1f},{y(v):.1f}" for m, v in zip(minutes, values, strict=True))
+        + '" fill="none" stroke="#198754" stroke-dasharray="4 3"/>'
+        for values in _target_lines(points)
+    )
+    share = " ".join(f"{x(m):.1f},{y(v):.1f}" for m, v in zip(minutes, shares, strict=True))
     return (
-        f'<svg width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img">'
-        f'<polygon points="{band}" fill="#d1e7dd"/>'
-        f'<polyline points="{target}" fill="none" stroke="#198754" stroke-dasharray="4 3"/>'
-        f'<polyline points="{share}" fill="none" stroke="#0d6efd" stroke-width="2"/></svg>'
+        f'<svg width="{w}" height="{h + axis}" viewBox="0 0 {w} {h + axis}" role="img">'
+        f'<polygon points="{band}" fill="#d1e7dd"/>{lines}'
+        f'<polyline points="{share}" fill="none" stroke="#0d6efd" stroke-width="2"/>'
+        f"{_axis(minutes, x, h + axis - 2)}</svg>"
     )
+
+
+def _target_lines(points: list[HistoryPoint]) -> list[list[float]]:
+    """The dashed target: the point, or each bound a range sets."""
+    lows = [p.target.lo if p.target.lo > 0 else p.target.hi for p in points]
+    highs = [p.target.hi if p.target.hi < 1 else p.target.lo for p in points]
+    return [lows] if lows == highs else [lows, highs]
 
 
 def _history(snap: Snapshot) -> str:
@@ -189,14 +246,15 @@ def _history(snap: Snapshot) -> str:
         last = points[-1]
         charts.append(
             f'<figure class="chart"><figcaption>{escape(policy)} / {escape(type_name)}: '
-            f"share {last.share:.2%} vs target {last.target:.2%} "
+            f"share {last.share:.2%} vs target {escape(last.target.label())} "
             f"(last {len(points)} windows)</figcaption>{_sparkline(points)}</figure>"
         )
     if not charts:
         return ""
     legend = (
         '<p class="legend"><span style="color:#0d6efd">━ share</span> '
-        '<span style="color:#198754">┅ target</span> (green band: target ±5%)</p>'
+        '<span style="color:#198754">┅ target</span> (green band: target ±5%, '
+        "or the target range; time in minutes before the last window's end)</p>"
     )
     return f"<h2>Recent history</h2>{legend}<div>{''.join(charts)}</div>"
 

@@ -85,11 +85,15 @@ def show(ctx: typer.Context, json: JsonFlag = False) -> None:
 @app.command(
     "set",
     help=(
-        "Add or change target shares of POLICY; its other types are kept. A new POLICY is "
-        "created. The policy's shares must sum to less than 1. Refused input changes nothing."
+        "Add or change targets of POLICY; its other types are kept. A new POLICY is "
+        "created. A target is a share or a range: inside a range a type is not pushed, "
+        "outside it is steered to the nearest bound. The policy's shares and range mins "
+        "must sum to less than 1. Refused input changes nothing."
     ),
     epilog=examples(
         "cdctl targets set default video=0.04 fresh=0.10",
+        "cdctl targets set default fresh>=0.10 product<=0.12 idea=0.2..0.3 video=0.04",
+        "cdctl targets set default video=0.04 --max-step 0.5",
         "cdctl targets set video_heavy video=0.08 --kp 0.15 --ki 0.35 --kd 0",
         "cdctl targets set default video=0.04 --u-min -8 --u-max 8",
     ),
@@ -100,10 +104,12 @@ def set_(
     assignments: Annotated[
         list[str],
         typer.Argument(
-            metavar="TYPE=SHARE",
+            metavar="TARGET",
             help=(
                 "A content type and its target share of the policy's impressions, "
-                "a number in (0, 1): video=0.04 means 4% of impressions."
+                "a number in (0, 1): video=0.04 means 4% of impressions; or a range: "
+                "fresh>=0.10 (at least 10%), product<=0.12 (at most 12%), "
+                "idea=0.2..0.3 (between 20% and 30%). Quote > and < in a shell."
             ),
             show_default=False,
         ),
@@ -113,9 +119,22 @@ def set_(
     kd: Annotated[float | None, _gain("kd")] = None,
     u_min: Annotated[float | None, _bound("min")] = None,
     u_max: Annotated[float | None, _bound("max")] = None,
+    max_step: Annotated[
+        float | None,
+        typer.Option(
+            "--max-step",
+            metavar="LOG_UNITS",
+            help=(
+                "The most any constant of this policy moves in one window, instead of "
+                "CD_CONTROLLER_MAX_STEP."
+            ),
+            rich_help_panel="Per-policy controller overrides",
+        ),
+    ] = None,
 ) -> None:
     gains = {k: v for k, v in (("kp", kp), ("ki", ki), ("kd", kd)) if v is not None}
-    bounds = {k: v for k, v in (("min", u_min), ("max", u_max)) if v is not None}
+    limits = (("min", u_min), ("max", u_max), ("max_step", max_step))
+    bounds = {k: v for k, v in limits if v is not None}
     overrides = {name: v for name, v in (("gains", gains), ("bounds", bounds)) if v}
 
     def action(store: ZkStore) -> int:

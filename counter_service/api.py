@@ -93,6 +93,7 @@ class StatusResponse(BaseModel):
     changelog_gaps: int
     restore: RestoreStatus | None
     snapshots_written: int
+    snapshot_in_progress: bool
 
 
 class RestoreStatus(BaseModel):

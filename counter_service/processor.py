@@ -8,9 +8,11 @@ not at the group's committed offset (those commits are only for monitoring).
 When the follower reports one of our records skipped (a zombie or the previous
 owner got there first), the partition is fenced and re-seeked the same way.
 
-Dead letters of a range are flushed before the changelog record that covers
-the range is produced, so a crash can duplicate a dead letter (recognisable by
-``cd-source``) but never lose one.
+Dead letters of a range are acknowledged before the changelog record that
+covers the range is produced, so a crash can duplicate a dead letter
+(recognisable by ``cd-source``) but never lose one. The record waits in an
+:class:`~counter_service.outbox.Outbox` meanwhile, while the loop goes on with
+the next batches.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from counter_service import changelog
 from counter_service.changelog import Record
 from counter_service.events import Rejection, Validator, record_time
 from counter_service.fetch_evidence import FetchEvidence
+from counter_service.outbox import DeadLetter, Outbox
 from counter_service.restore import ChangelogFollower
 from services import kafka
 from services.errors import UpstreamError
@@ -80,9 +83,11 @@ class Processor:
     _last_commit: float = 0.0
     # Fed by the consumer's stats_cb; None: no evidence, so no idle claims.
     evidence: FetchEvidence | None = None
+    outbox: Outbox = field(init=False)
 
     def __post_init__(self) -> None:
         self.follower.on_skipped_own = self._skipped
+        self.outbox = Outbox(self.producer, self.topics.dlq, self._produce_record, self.retry)
 
     def subscribe(self) -> None:
         with kafka.translated(f"subscribing to {self.topics.source}"):
@@ -117,6 +122,7 @@ class Processor:
             )
 
     def _take(self, partitions: list[int]) -> list[TopicPartition]:
+        self.outbox.drain()  # our held records go before the fence
         self._wait_fence(partitions)
         assignment = []
         for p in partitions:
@@ -140,6 +146,7 @@ class Processor:
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Flush first so our last records precede the next owner's fence.
+        self.outbox.drain()
         self.producer.flush(10.0)
         self.commit(asynchronous=False)
         self._release(consumer, partitions)
@@ -155,7 +162,9 @@ class Processor:
 
     def step(self) -> None:
         self._handle_resyncs()
-        messages = self.consumer.consume(self.batch_size, 0.5)
+        self.outbox.pump()
+        # Held records are released on the next pump: do not sleep long on them.
+        messages = self.consumer.consume(self.batch_size, 0.05 if self.outbox.holding else 0.5)
         now = self.clock()
         by_partition: dict[int, list[Message]] = {}
         for msg in messages:
@@ -210,8 +219,7 @@ class Processor:
         result = self.validator.batch(
             [m.value() for m in batch], [record_time(m.timestamp(), now_ms) for m in batch]
         )
-        if result.rejections:
-            self._dead_letters(batch, result.rejections)
+        letters = self._dead_letters(batch, result.rejections) if result.rejections else []
         last = (batch[-1].offset() or 0) + 1
         record = changelog.data_record(
             partition,
@@ -224,7 +232,7 @@ class Processor:
             rejected=len(result.rejections),
             max_ts=min(result.max_ts, now_ms),  # never past what has been read by now
         )
-        self._produce_record(record)
+        self.outbox.add(record, letters)
         own.position = last
         own.idle_ms = -1
 
@@ -254,46 +262,22 @@ class Processor:
                 self.producer.poll(0.05)  # local queue full: let deliveries drain
         self.producer.poll(0)
 
-    def _dead_letters(self, batch: list[Message], rejections: list[Rejection]) -> None:
-        failures: list[str] = []
-
-        def delivered(err: KafkaError | None, _msg: Message) -> None:
-            if err is not None:
-                failures.append(err.str())
-
-        def send() -> None:
-            failures.clear()
-            for rejection in rejections:
-                msg = batch[rejection.index]
-                log.info(
-                    "%s/%s@%s: rejected (%s): %s",
-                    msg.topic(),
-                    msg.partition(),
-                    msg.offset(),
-                    rejection.reason,
-                    rejection.detail,
-                )
-                headers = [
-                    *(msg.headers() or []),
-                    ("cd-error", rejection.reason),
-                    ("cd-error-detail", rejection.detail),
-                    ("cd-source", f"{msg.topic()}/{msg.partition()}/{msg.offset()}"),
-                ]
-                self.producer.produce(
-                    self.topics.dlq,
-                    msg.value(),
-                    msg.key(),
-                    headers=headers,
-                    timestamp=max(0, msg.timestamp()[1]),  # 0: broker time if none
-                    on_delivery=delivered,
-                )
-            remaining = self.producer.flush(30.0)
-            if failures or remaining:
-                raise UpstreamError(
-                    f"dead letters not delivered: {failures[:3]} ({remaining} queued)"
-                )
-
-        self.retry(send)
+    def _dead_letters(self, batch: list[Message], rejections: list[Rejection]) -> list[DeadLetter]:
+        letters = []
+        for rejection in rejections:
+            msg = batch[rejection.index]
+            source = f"{msg.topic()}/{msg.partition()}/{msg.offset()}"
+            log.info("%s: rejected (%s): %s", source, rejection.reason, rejection.detail)
+            headers = [
+                *(msg.headers() or []),
+                ("cd-error", rejection.reason),
+                ("cd-error-detail", rejection.detail),
+                ("cd-source", source),
+            ]
+            # 0: broker time if the event has none.
+            timestamp = max(0, msg.timestamp()[1])
+            letters.append(DeadLetter(msg.value(), msg.key(), headers, timestamp, source))
+        return letters
 
     def _heartbeats(self, now: float) -> None:
         for partition, own in self.owned.items():
@@ -303,7 +287,7 @@ class Processor:
             record = changelog.heartbeat(
                 partition, own.position, self.writer, own.generation, own.idle_ms
             )
-            self._produce_record(record)
+            self.outbox.add(record)
 
     def _handle_resyncs(self) -> None:
         stale: set[int] = set()
@@ -341,6 +325,7 @@ class Processor:
 
     def finish(self) -> None:
         """Graceful stop: the last batch is done; make sure its records are applied."""
+        self.outbox.drain()
         with kafka.translated("flushing the producer"):
             self.producer.flush(30.0)
         if self.owned:

@@ -2,13 +2,13 @@
 
 Every instance follows every changelog partition (not only those of the source
 partitions it owns), so any one ready instance answers for all partitions.
-Restoring a new instance is the same loop started at offset 0: the time it
-takes is one replay of the changelog, nothing more.
+Restoring a new instance is the same loop started at the newest snapshot's
+positions (restorer.py), or at offset 0 when there is none.
 
 "Read to the end" is proved with fences (see changelog.py), never with the
-broker's high watermark, which Tansu may report below the data. A restore
-starts from a snapshot when one saves work (snapshot.py, recovery.py), so it
-reads a bounded amount whatever the uptime.
+broker's high watermark, which Tansu may report below the data. A fresh
+folder starts from a snapshot (snapshot.py, recovery.py), so a restore reads
+a bounded amount whatever the uptime.
 
 The follower never skips a gap: it reads with ``auto.offset.reset=error``, so
 an offset below the log's start (records deleted under it) is an error, not a

@@ -146,12 +146,17 @@ class Snapshotter:
         self.previous: tuple[Footer, int] | None = None
         self.can_delete = True
         self.taken = 0
+        self.writing = False  # in /v1/status: the chaos soak kills instances mid-snapshot
 
     def take(self) -> Footer:
         cutoff = floor_to(int(self.clock()) - self.retention_seconds, self.bucket_seconds)
-        footer, offset = self.store.write(
-            self.state().contents(cutoff), self.changelog.topic_id, self.changelog.partitions
-        )
+        self.writing = True
+        try:
+            footer, offset = self.store.write(
+                self.state().contents(cutoff), self.changelog.topic_id, self.changelog.partitions
+            )
+        finally:
+            self.writing = False
         self.taken += 1
         log.info(
             "snapshot %s written to %s@%d (%d chunks, changelog positions %s)",

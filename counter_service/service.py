@@ -360,4 +360,5 @@ class CounterService:
             "changelog_gaps": self.follower.gaps,
             "restore": self.restore_report.to_json() if self.restore_report else None,
             "snapshots_written": self.snapshotter.taken if self.snapshotter else 0,
+            "snapshot_in_progress": bool(self.snapshotter and self.snapshotter.writing),
         }

@@ -39,13 +39,20 @@ from services.zk import ZkStore
 EXIT_CODES: dict[type[CDError], int] = {WindowNotEndedError: 2, OutcomeUnknownError: 3}
 
 
-def config_from(settings: ControllerSettings, interval: int | None = None) -> ControllerConfig:
+def config_from(settings: ControllerSettings) -> ControllerConfig:
+    interval = settings.controller_interval_seconds
     return ControllerConfig(
-        interval=interval or settings.controller_interval_seconds,
+        interval=interval,
         gains=Gains(settings.controller_kp, settings.controller_ki, settings.controller_kd),
-        bounds=Bounds(settings.controller_u_min, settings.controller_u_max),
+        bounds=Bounds(
+            settings.controller_u_min, settings.controller_u_max, settings.controller_max_step
+        ),
         min_impressions=settings.controller_min_impressions,
-        max_wait=settings.controller_max_wait_seconds,
+        # A run never waits for counts into the next window's run (60 s windows: 30 s).
+        max_wait=min(
+            settings.controller_max_wait_seconds,
+            max(0.0, interval - settings.controller_delay_seconds),
+        ),
         counter_urls=settings.counter_url_list,
         writer=f"pid-controller@{socket.gethostname()}:{os.getpid()}",
         mode=settings.controller_mode,
@@ -98,8 +105,18 @@ def _run(store: ZkStore, settings: ControllerSettings, args: argparse.Namespace)
     return 0
 
 
+def _with_interval(settings: ControllerSettings, interval: int) -> ControllerSettings:
+    """``--interval`` checked like the setting it overrides (at least 60 s, whole buckets)."""
+    given = settings.model_dump()
+    given["controller_interval_seconds"] = interval
+    try:
+        return load(ControllerSettings, **given)
+    except InvalidInputError as exc:
+        raise InvalidInputError("--interval", exc.problem) from exc
+
+
 def _schedule(store: ZkStore, settings: ControllerSettings, args: argparse.Namespace) -> int:
-    config = config_from(settings, args.interval)
+    config = config_from(settings)
     stop = threading.Event()
 
     def on_signal(signum: int, _: FrameType | None) -> None:
@@ -142,8 +159,27 @@ def _verbose_flag(parser: argparse.ArgumentParser, default: object = argparse.SU
     )
 
 
+DESCRIPTION = """The controller: reads the targets and a window's counts, computes one
+constant per policy and content type, and publishes them to ZooKeeper for the blenders."""
+EPILOG = """examples:
+  pid-controller run                      the last full window (what cron runs)
+  pid-controller run --at 2026-11-22T15:00:00Z --dry-run
+                                          what that window would publish; writes nothing
+  pid-controller schedule                 a step at every window boundary, until stopped
+  pid-controller explain                  the constants in use, and why
+
+exit codes: 0 written, unchanged, paused or dry run; 1 the step could not be done
+(counts, targets or ZooKeeper unreadable): nothing written; 2 bad command line.
+With CD_PUSHGATEWAY_URL set, run and schedule push their run metrics there."""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pid-controller", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="pid-controller",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _verbose_flag(parser, False)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="one step for one window")
@@ -162,7 +198,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--interval",
         type=_seconds,
         metavar="SECONDS",
-        help="seconds (default CD_CONTROLLER_INTERVAL_SECONDS)",
+        help=(
+            "seconds, at least 60 and whole CD_COUNTER_BUCKET_SECONDS "
+            "(default CD_CONTROLLER_INTERVAL_SECONDS)"
+        ),
     )
     sched.set_defaults(handler=_schedule)
     explain = sub.add_parser("explain", help="table of the constants and why")
@@ -177,6 +216,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load(ControllerSettings)
         libraries = logs.command_libraries(args.verbose)
         logs.configure(settings.log_level, json=settings.log_json, libraries=libraries)
+        if getattr(args, "interval", None) is not None:
+            settings = _with_interval(settings, args.interval)
         store = ZkStore.from_settings(settings)
         if args.handler is _run:
             return int(_run(store, settings, args))

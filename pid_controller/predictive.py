@@ -54,8 +54,10 @@ from pid_controller.step import (
     PredictiveState,
     TypeState,
     TypeStep,
+    limit_step,
     policy_step,
 )
+from services.intervals import Interval, as_interval
 from services.names import DEFAULT_POLICY, policy_for_group
 from services.samples import SampledRequest, WindowSamples
 
@@ -84,11 +86,13 @@ class PredictiveSettings:
     trend_gate: float = 1.0
 
 
-def interval(target: float | tuple[float, float]) -> tuple[float, float]:
-    """A target as ``(lo, hi)``: a point target is ``(t, t)``."""
+def interval(target: float | Interval | tuple[float, float]) -> tuple[float, float]:
+    """A target as ``(lo, hi)``: a point target is ``(t, t)``, a range its bounds
+    (min-only ``hi = 1``, max-only ``lo = 0``; :mod:`services.intervals`)."""
     if isinstance(target, tuple):
         return (float(target[0]), float(target[1]))
-    return (float(target), float(target))
+    band = as_interval(target)
+    return (band.lo, band.hi)
 
 
 def samples_by_policy(
@@ -270,6 +274,7 @@ def predictive_policy_step(
         for t, iv in targets.items()
     )
     published: dict[str, float] = {}
+    limited: dict[str, bool] = {}
     filters: dict[str, Filtered] = {}
     for t in targets:
         prev = previous.get(t)
@@ -278,7 +283,11 @@ def predictive_policy_step(
         noise = _noise(sol, t, counts, settings)
         f = _filter(prev.predictive if prev else None, z, noise, settings, restart)
         filters[t] = f
-        published[t] = bounds.clamp(f[0] + _significant(f[1], f[4], settings))
+        wanted = bounds.clamp(f[0] + _significant(f[1], f[4], settings))
+        # The rate limit (section 11) holds here too; the filter keeps tracking the
+        # solve, so a limited constant walks on toward it in the next windows.
+        u, limited[t] = limit_step(prev.u if prev else 0.0, wanted, bounds.max_step)
+        published[t] = bounds.clamp(u)
     predicted = model.predicted_shares(solved.sample, published)
     steps = {}
     for t, iv in sorted(targets.items()):
@@ -307,6 +316,7 @@ def predictive_policy_step(
                 "bound_min": bounds.lo,
                 "bound_max": bounds.hi,
             },
+            rate_limited=limited[t],
         )
     return PolicyStep(steps)
 
@@ -325,6 +335,7 @@ def _type_step(
     saturated: model.Saturation | None,
     samples: int,
     detail: dict[str, float],
+    rate_limited: bool = False,
 ) -> TypeStep:
     count, total = counts.by_type.get(name, 0), counts.total
     share = count / total if total else None
@@ -340,7 +351,7 @@ def _type_step(
             u=u,
             predictive=state,
         ),
-        target=lo if lo == hi else (lo + hi) / 2,
+        target=Interval(lo, hi),
         share=share,
         impressions=total,
         error=math.log(goal / measured) if measured else None,
@@ -349,6 +360,7 @@ def _type_step(
         d=0.0,
         saturated=saturated if _at_bound(u, saturated, config.bounds) else None,
         skipped=None,
+        rate_limited=rate_limited,
         mode="predictive",
         samples=samples,
         predicted_share=predicted,

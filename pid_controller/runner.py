@@ -42,6 +42,7 @@ from pid_controller.step import (
     TypeStep,
     control_step,
     counts_by_policy,
+    resolve_bounds,
 )
 from services import display
 from services.docstore import read_paused
@@ -96,8 +97,8 @@ def policy_configs(targets: TargetsDocument, config: ControllerConfig) -> dict[s
         gains = (
             Gains(entry.gains.kp, entry.gains.ki, entry.gains.kd) if entry.gains else config.gains
         )
-        bounds = Bounds(entry.bounds.min, entry.bounds.max) if entry.bounds else config.bounds
-        out[name] = PolicyConfig(dict(entry.targets), gains, bounds)
+        bounds = resolve_bounds(entry.bounds, config.bounds)
+        out[name] = PolicyConfig(entry.intervals(), gains, bounds)
     return out
 
 
@@ -196,7 +197,7 @@ def wait_for_counts(
 
 def _diagnostic(s: TypeStep) -> Diagnostic:
     return Diagnostic(
-        target=s.target,
+        target=s.target.to_json(),
         share=s.share,
         impressions=s.impressions,
         error=s.error,
@@ -205,6 +206,7 @@ def _diagnostic(s: TypeStep) -> Diagnostic:
         d=s.d,
         saturated=s.saturated,
         skipped=s.skipped,
+        rate_limited=s.rate_limited,
         mode=s.mode,
         fallback=s.fallback,
         samples=s.samples,

@@ -21,6 +21,30 @@ A share of 0 would be an infinite error: the share is floored at half an
 impression over the window's impressions. A policy with fewer than
 ``min_impressions`` impressions in the window holds every ``u`` unchanged and
 reports why in ``skipped``.
+
+Range targets (contract section 11) are intervals ``[lo, hi]`` (a share is
+``lo == hi``, which takes exactly the point path above). Outside the interval
+the error is taken against the nearest bound, so the type is steered to that
+bound and no further. Inside, the error is 0 (no P, no D, no push) and the
+constant is treated as the Lagrange multiplier of an inequality constraint:
+it may only be non-zero while its constraint is active. So the integral
+relaxes toward 0 by the type's log distance to the bound the constant is
+pushing against (``ln(lo/share)`` while it pushes up, ``ln(hi/share)`` while it
+pushes down), projected so that it never crosses 0: a positive integral, which
+holds a type up to ``lo``, decays toward 0 and stops there or where the share
+reaches ``lo``. Because the step is ``ki`` times that distance, and a change of
+``u`` moves ``ln(share)`` by at most about ``u`` (less for a large share), one
+step moves the share at most ``ki`` (0.375 by default) of the way to the bound:
+it approaches the bound geometrically from inside and does not cross it.
+When the share does cross (noise, a shift of the scores), the ordinary error
+outside the band pushes it back. A side without a bound (``lo = 0`` or
+``hi = 1``) has no constraint to hold, so its multiplier is released at once.
+
+Rate limit: with ``Bounds.max_step`` set, ``u`` moves at most that far from the
+previous window's constant (``rate_limited`` says when it bound), and the
+integral is back-calculated to the limited ``u`` so the next window continues
+from where the constant really is, instead of jumping back. The bounds still
+win over the rate limit (an operator who narrows them moves the constant at once).
 """
 
 from __future__ import annotations
@@ -30,6 +54,8 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from services import documents
+from services.intervals import Interval, as_interval
 from services.names import DEFAULT_POLICY, policy_for_group
 
 ErrorSpace = Literal["log", "linear"]
@@ -49,9 +75,28 @@ class Gains:
 class Bounds:
     lo: float
     hi: float
+    max_step: float | None = None  # log units per window; None: no rate limit
 
     def clamp(self, value: float) -> float:
         return min(self.hi, max(self.lo, value))
+
+
+def resolve_bounds(given: documents.Bounds | None, default: Bounds) -> Bounds:
+    """A policy's bounds: each key it sets in the targets document, else the setting's."""
+    if given is None:
+        return default
+    return Bounds(
+        default.lo if given.min is None else given.min,
+        default.hi if given.max is None else given.max,
+        default.max_step if given.max_step is None else given.max_step,
+    )
+
+
+def limit_step(previous: float, wanted: float, max_step: float | None) -> tuple[float, bool]:
+    """``wanted`` moved at most ``max_step`` from ``previous``; and whether the limit bound."""
+    if max_step is None or abs(wanted - previous) <= max_step:
+        return wanted, False
+    return (previous + max_step if wanted > previous else previous - max_step), True
 
 
 @dataclass(frozen=True)
@@ -86,7 +131,7 @@ class TypeState:
 
 @dataclass(frozen=True)
 class PolicyConfig:
-    targets: Mapping[str, float]
+    targets: Mapping[str, float | Interval]  # a share, or an interval (contract section 11)
     gains: Gains
     bounds: Bounds
 
@@ -105,7 +150,7 @@ class TypeStep:
 
     u: float
     state: TypeState
-    target: float
+    target: Interval
     share: float | None
     impressions: int
     error: float | None
@@ -114,6 +159,7 @@ class TypeStep:
     d: float
     saturated: Saturation | None
     skipped: str | None
+    rate_limited: bool = False
     # Contract section 10: how the constant was found (PID steps keep the defaults).
     mode: Literal["predictive", "pid"] = "pid"
     fallback: str | None = None
@@ -132,7 +178,13 @@ def _measure(target: float, count: int, total: int, space: ErrorSpace) -> tuple[
 
 
 def _hold(
-    prev: TypeState, target: float, count: int, total: int, gains: Gains, bounds: Bounds, why: str
+    prev: TypeState,
+    target: Interval,
+    count: int,
+    total: int,
+    gains: Gains,
+    bounds: Bounds,
+    why: str,
 ) -> TypeStep:
     """Too little data to trust a share: keep ``u`` (within today's bounds) and say why."""
     u = bounds.clamp(prev.u)
@@ -151,8 +203,45 @@ def _hold(
     )
 
 
+def _relaxed(band: Interval, share: float, integral: float, space: ErrorSpace) -> float:
+    """Inside the band: the integral decays toward 0 by the distance to the bound it
+    pushes against, never past 0 (see the module docstring)."""
+    if integral > 0:  # holding the share up: the lower bound is the active side
+        if band.lo <= 0.0:
+            return 0.0
+        slack = math.log(band.lo / share) if space == "log" else band.lo - share
+        return max(0.0, integral + slack)
+    if integral < 0:  # holding the share down
+        if band.hi >= 1.0:
+            return 0.0
+        slack = math.log(band.hi / share) if space == "log" else band.hi - share
+        return min(0.0, integral + slack)
+    return 0.0
+
+
+def _terms(
+    band: Interval,
+    count: int,
+    total: int,
+    prev: TypeState,
+    gains: Gains,
+    space: ErrorSpace,
+) -> tuple[float, float, float, float, float]:
+    """(error, measurement, p, d, integral) before the bounds and the rate limit."""
+    # A point takes the point path even when exactly on target (then e = 0 there too).
+    aim = band.lo if band.is_point else band.aim(count / total)
+    if aim is None:  # inside a range: no push, the multiplier relaxes
+        share = max(count, 0.5) / total
+        measurement = math.log(share) if space == "log" else count / total
+        return 0.0, measurement, 0.0, 0.0, _relaxed(band, share, prev.integral, space)
+    error, measurement = _measure(aim, count, total, space)
+    p = gains.kp * error
+    d = 0.0 if prev.measurement is None else -gains.kd * (measurement - prev.measurement) + 0.0
+    return error, measurement, p, d, prev.integral + error
+
+
 def type_step(
-    target: float,
+    target: float | Interval,
     count: int,
     total: int,
     prev: TypeState,
@@ -163,14 +252,12 @@ def type_step(
     space: ErrorSpace = "log",
 ) -> TypeStep:
     """One PID update for one type: ``count`` of the policy's ``total`` impressions."""
+    band = as_interval(target)
     if total <= 0:
-        return _hold(prev, target, count, total, gains, bounds, NO_DATA)
+        return _hold(prev, band, count, total, gains, bounds, NO_DATA)
     if total < min_impressions:
-        return _hold(prev, target, count, total, gains, bounds, TOO_FEW)
-    error, measurement = _measure(target, count, total, space)
-    p = gains.kp * error
-    d = 0.0 if prev.measurement is None else -gains.kd * (measurement - prev.measurement) + 0.0
-    integral = prev.integral + error
+        return _hold(prev, band, count, total, gains, bounds, TOO_FEW)
+    error, measurement, p, d, integral = _terms(band, count, total, prev, gains, space)
     raw = p + gains.ki * integral + d
     # Conditional integration: an error that would push u to or past a bound
     # is not accumulated, so the integral cannot wind up while saturated. ``u``
@@ -179,7 +266,10 @@ def type_step(
     # using the last of its range and never reporting the saturation.
     if (raw >= bounds.hi and error > 0) or (raw <= bounds.lo and error < 0):
         integral = prev.integral
-    u = bounds.clamp(raw)
+    u, limited = limit_step(prev.u, bounds.clamp(raw), bounds.max_step)
+    u = bounds.clamp(u)
+    if limited and gains.ki > 0:  # back-calculation: the integral follows the limited u
+        integral = (u - p - d) / gains.ki
     saturated: Saturation | None = None
     if u >= bounds.hi and error > 0:
         saturated = "upper"
@@ -188,7 +278,7 @@ def type_step(
     return TypeStep(
         u=u,
         state=TypeState(integral=integral, measurement=measurement, u=u),
-        target=target,
+        target=band,
         share=count / total,
         impressions=total,
         error=error,
@@ -197,6 +287,7 @@ def type_step(
         d=d,
         saturated=saturated,
         skipped=None,
+        rate_limited=limited,
     )
 
 

@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(zookeeper kcat docker-compose chromium prometheus prometheus-pushgateway)
+# wrk: the load generator of bench/blender.py.
+APT_PACKAGES=(zookeeper kcat docker-compose chromium prometheus prometheus-pushgateway wrk)
 PYTHON=${PYTHON:-python3}
 VENV=.venv
 

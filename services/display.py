@@ -6,6 +6,7 @@ print a share, a term or a time the same way.
 
 from __future__ import annotations
 
+from services.intervals import Interval, RangeLike, as_interval
 from services.timebuckets import iso
 
 NONE = "-"
@@ -32,6 +33,12 @@ def signed(value: float, decimals: int = 4) -> str:
 def share(value: float | None) -> str:
     """A share or a target: percent with two decimals, as ``cdctl targets show`` prints."""
     return NONE if value is None else _unsigned_zero(f"{value:.2%}")
+
+
+def target(value: float | RangeLike | Interval | None) -> str:
+    """A target: a share as :func:`share` prints it, or a range (``>=10.00%``,
+    ``<=12.00%``, ``20.00%..30.00%``)."""
+    return NONE if value is None else as_interval(value).label()
 
 
 def moment(epoch: float | None) -> str:

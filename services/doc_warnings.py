@@ -6,12 +6,18 @@ page all print these, so an operator gets the same sentence wherever they look.
 
 from __future__ import annotations
 
+from services import display
 from services.documents import ConstantsDocument, Diagnostic
 from services.timebuckets import iso
 
 
 def _percent(value: float) -> str:
     return f"{100 * value:.3g}%"
+
+
+def _target(d: Diagnostic) -> str:
+    """A share as ``15%``; a range (section 11) as the tables print it."""
+    return _percent(d.target) if isinstance(d.target, float) else display.target(d.target)
 
 
 def _bounds(extra: dict[str, object]) -> str | None:
@@ -31,15 +37,12 @@ def saturation_warning(type_name: str, d: Diagnostic) -> str | None:
     if d.reachable is None:
         return (
             f"{type_name}: saturated at the {d.saturated} bound; "
-            f"target {_percent(d.target)} is outside the controllable range"
+            f"target {_target(d)} is outside the controllable range"
         )
     low, high = d.reachable
     bounds = _bounds(dict(d.model_extra or {}))
     within = f" with {bounds}" if bounds else ""
-    return (
-        f"{type_name} reachable {_percent(low)} to {_percent(high)}{within}; "
-        f"target {_percent(d.target)}"
-    )
+    return f"{type_name} reachable {_percent(low)} to {_percent(high)}{within}; target {_target(d)}"
 
 
 def counts_warning(doc: ConstantsDocument) -> str | None:

@@ -18,13 +18,16 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
     field_validator,
     model_validator,
 )
 
 from services.errors import InvalidInputError
+from services.intervals import Interval, as_interval
 from services.names import DEFAULT_POLICY, NAME_PATTERN
 
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
@@ -57,12 +60,18 @@ class Gains(StrictModel):
 
 
 class Bounds(StrictModel):
-    min: Finite
-    max: Finite
+    """Per-policy limits; a missing key falls back to the controller's setting.
+
+    ``max_step`` (log units, section 11): no constant moves more than this in one window.
+    """
+
+    min: Finite | None = None
+    max: Finite | None = None
+    max_step: Annotated[Finite, Field(gt=0)] | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> Bounds:
-        if self.min >= self.max:
+        if self.min is not None and self.max is not None and self.min >= self.max:
             raise ValueError(f"min ({self.min}) must be below max ({self.max})")
         return self
 
@@ -70,18 +79,63 @@ class Bounds(StrictModel):
 Share = Annotated[Finite, Field(gt=0.0, lt=1.0)]
 
 
+class TargetRange(StrictModel):
+    """A range target (section 11): at least one bound, each in (0, 1), min below max."""
+
+    # A bound not set is left out when written (also in documents that keep nulls).
+    min: Annotated[Share | None, Field(exclude_if=lambda v: v is None)] = None
+    max: Annotated[Share | None, Field(exclude_if=lambda v: v is None)] = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> TargetRange:
+        if self.min is None and self.max is None:
+            raise ValueError("a range needs min, max or both")
+        if self.min is not None and self.max is not None and self.min >= self.max:
+            raise ValueError(f"min ({self.min}) must be below max ({self.max})")
+        return self
+
+    def interval(self) -> Interval:
+        return as_interval(self)
+
+
+# Tags are not valid names, so they can never be mistaken for a field in a path.
+_SHARE_TAG, _RANGE_TAG = "<share>", "<range>"
+
+
+def _target_kind(value: Any) -> str:
+    return _RANGE_TAG if isinstance(value, dict | TargetRange) else _SHARE_TAG
+
+
+# A share or a range. The discriminator picks one model by the value's shape, so a
+# refusal names the problem of that form only (not a "valid number or object" list).
+Target = Annotated[
+    Annotated[Share, Tag(_SHARE_TAG)] | Annotated[TargetRange, Tag(_RANGE_TAG)],
+    Discriminator(_target_kind),
+]
+
+
+def target_interval(target: float | TargetRange) -> Interval:
+    return as_interval(target)
+
+
 class PolicyTargets(StrictModel):
-    targets: dict[Name, Share]
+    targets: dict[Name, Target]
     gains: Gains | None = None
     bounds: Bounds | None = None
 
     @field_validator("targets")
     @classmethod
-    def _shares(cls, targets: dict[str, float]) -> dict[str, float]:
-        total = math.fsum(targets.values())
+    def _shares(cls, targets: dict[str, float | TargetRange]) -> dict[str, float | TargetRange]:
+        # A range's min is committed like a share; its max commits nothing.
+        total = math.fsum(target_interval(t).lo for t in targets.values())
         if total >= 1.0:
-            raise ValueError(f"targets sum to {total:.6g}; they must sum to less than 1")
+            raise ValueError(
+                f"targets (shares and range mins) sum to {total:.6g}; they must sum to less than 1"
+            )
         return targets
+
+    def intervals(self) -> dict[str, Interval]:
+        return {name: target_interval(t) for name, t in self.targets.items()}
 
 
 class TargetsDocument(StrictModel):
@@ -92,7 +146,7 @@ class TargetsDocument(StrictModel):
 
 
 class Diagnostic(OpenModel):
-    target: Finite
+    target: Target
     share: Finite | None = None
     impressions: Annotated[int, Field(ge=0)] = 0
     error: Finite | None = None
@@ -101,6 +155,9 @@ class Diagnostic(OpenModel):
     d: Finite = 0.0
     saturated: Literal["upper", "lower"] | None = None
     skipped: str | None = None
+    # Written only when true (contract: ``"rate_limited": true`` when it bound).
+    rate_limited: bool = Field(default=False, exclude_if=lambda v: not v)
+
     # Contract section 10. Documents written before it have none of these: they
     # were PID steps, which is what the defaults say.
     mode: Literal["predictive", "pid"] = "pid"
@@ -108,6 +165,9 @@ class Diagnostic(OpenModel):
     samples: Annotated[int, Field(ge=0)] = 0
     predicted_share: Annotated[Finite, Field(ge=0.0, le=1.0)] | None = None
     reachable: tuple[Finite, Finite] | None = None
+
+    def interval(self) -> Interval:
+        return target_interval(self.target)
 
 
 class ConstantsDocument(OpenModel):
@@ -141,7 +201,9 @@ D = TypeVar("D", bound=BaseModel)
 
 
 def _field_path(loc: tuple[int | str, ...]) -> str:
-    return ".".join("schema" if p == "schema_" else str(p) for p in loc if p != "[key]")
+    # "[key]" and a Target's tag are in pydantic's location but are not fields.
+    kept = [p for p in loc if p not in ("[key]", _SHARE_TAG, _RANGE_TAG)]
+    return ".".join("schema" if p == "schema_" else str(p) for p in kept)
 
 
 def validate_document(model: type[D], data: Any) -> D:

@@ -34,9 +34,14 @@ def json_response(content: object, status: int = 200) -> Response:
     return Response(orjson.dumps(content), status_code=status, media_type="application/json")
 
 
-def error_response(status: int, field: str, problem: str) -> Response:
+def error_body(field: str, problem: str) -> bytes:
+    """The error shape as bytes, for handlers that send raw ASGI messages."""
     detail = f"{field}: {problem}" if field else problem
-    return json_response({"detail": detail, "field": field, "problem": problem}, status)
+    return orjson.dumps({"detail": detail, "field": field, "problem": problem})
+
+
+def error_response(status: int, field: str, problem: str) -> Response:
+    return Response(error_body(field, problem), status_code=status, media_type="application/json")
 
 
 def _invalid(_: Request, exc: Exception) -> Response:

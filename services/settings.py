@@ -11,7 +11,7 @@ import socket
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.errors import InvalidInputError
@@ -64,6 +64,7 @@ class BlenderSettings(CommonSettings):
     blender_max_candidates: int = Field(default=10_000, ge=1)
     blender_max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     blender_cache_path: Path = Path("./data/blender/constants.cache.json")
+    blender_workers: int = Field(default=1, ge=1, le=64)
     # Candidate sampling (contract section 10); either at 0 turns it off.
     blender_sample_rate: float = Field(default=0.01, ge=0, le=1, allow_inf_nan=False)
     blender_samples_per_second: float = Field(default=20.0, ge=0, allow_inf_nan=False)
@@ -119,13 +120,22 @@ class CounterSettings(CommonSettings):
         return self
 
 
+MIN_INTERVAL_SECONDS = 60
+# Log units. The largest move of any constant in one window across the shipped
+# scenarios is under this (README, "Rate limit"), so the default never slows them.
+DEFAULT_MAX_STEP = 2.0
+
+
 class ControllerSettings(CommonSettings):
-    controller_interval_seconds: int = Field(default=3600, ge=1)
+    # Read here too (the counter's setting): a window must be whole buckets.
+    counter_bucket_seconds: int = Field(default=60, ge=1)
+    controller_interval_seconds: int = Field(default=3600, ge=MIN_INTERVAL_SECONDS)
     controller_kp: float = Field(default=0.0, ge=0, allow_inf_nan=False)
     controller_ki: float = Field(default=0.375, ge=0, allow_inf_nan=False)
     controller_kd: float = Field(default=0.0, ge=0, allow_inf_nan=False)
     controller_u_min: float = Field(default=-5.0, allow_inf_nan=False)
     controller_u_max: float = Field(default=5.0, allow_inf_nan=False)
+    controller_max_step: float = Field(default=DEFAULT_MAX_STEP, gt=0, allow_inf_nan=False)
     controller_min_impressions: int = Field(default=1000, ge=0)
     controller_max_wait_seconds: float = Field(default=300.0, ge=0)
     controller_delay_seconds: float = Field(default=30.0, ge=0)
@@ -143,6 +153,17 @@ class ControllerSettings(CommonSettings):
     controller_max_samples: int = Field(default=2000, ge=1)
     controller_samples_grace_seconds: float = Field(default=10.0, ge=0, allow_inf_nan=False)
     controller_samples_timeout_seconds: float = Field(default=30.0, gt=0, allow_inf_nan=False)
+
+    @field_validator("controller_interval_seconds")
+    @classmethod
+    def _whole_buckets(cls, value: int, info: ValidationInfo) -> int:
+        bucket = info.data.get("counter_bucket_seconds")
+        if bucket and value % bucket:
+            raise ValueError(
+                f"{value} s is not a multiple of CD_COUNTER_BUCKET_SECONDS ({bucket} s): "
+                "a window must be whole counter buckets"
+            )
+        return value
 
     @model_validator(mode="after")
     def _check_bounds(self) -> ControllerSettings:
@@ -168,4 +189,4 @@ def load(cls: type[S], **overrides: object) -> S:
         first = exc.errors()[0]
         loc = "_".join(str(p) for p in first["loc"]).upper()
         field = f"CD_{loc}" if loc else cls.__name__  # a check across several settings
-        raise InvalidInputError(field, first["msg"]) from exc
+        raise InvalidInputError(field, first["msg"].removeprefix("Value error, ")) from exc

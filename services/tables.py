@@ -9,9 +9,18 @@ from rich.table import Table
 
 from services import display
 from services.doc_warnings import counts_warning, saturation_warning
-from services.documents import ConstantsDocument, Diagnostic, TargetsDocument
+from services.documents import Bounds, ConstantsDocument, Diagnostic, TargetsDocument
 
 _fmt = display.number
+
+
+def _bounds(b: Bounds) -> str:
+    text = f"[{_or_default(b.min)}, {_or_default(b.max)}]"
+    return text if b.max_step is None else f"{text}, max step {b.max_step:g}"
+
+
+def _or_default(value: float | None) -> str:
+    return "default" if value is None else f"{value:g}"
 
 
 def targets_table(doc: TargetsDocument) -> Table:
@@ -20,9 +29,9 @@ def targets_table(doc: TargetsDocument) -> Table:
         table.add_column(col)
     for policy, entry in sorted(doc.policies.items()):
         gains = f"{entry.gains.kp}/{entry.gains.ki}/{entry.gains.kd}" if entry.gains else "default"
-        bounds = f"[{entry.bounds.min}, {entry.bounds.max}]" if entry.bounds else "default"
+        bounds = _bounds(entry.bounds) if entry.bounds else "default"
         for type_name, share in sorted(entry.targets.items()):
-            table.add_row(policy, type_name, display.share(share), gains, bounds)
+            table.add_row(policy, type_name, display.target(share), gains, bounds)
     return table
 
 
@@ -61,13 +70,15 @@ def constants_table(doc: ConstantsDocument, now: datetime) -> Table:
         for type_name, u in sorted(constants.items()):
             d = diags.get(type_name)
             saturated = f"SATURATED ({d.saturated})" if d and d.saturated else ""
+            if d and d.rate_limited:
+                saturated = f"{saturated} rate-limited".strip()
             skipped = f"held: {d.skipped}" if d and d.skipped else ""
             style = "bold red" if saturated else "yellow" if skipped else None
             table.add_row(
                 policy,
                 type_name,
                 display.signed(u),
-                display.share(d.target if d else None),
+                display.target(d.target if d else None),
                 display.share(d.share if d else None),
                 display.share(d.predicted_share if d else None),
                 _reachable(d),

@@ -9,12 +9,14 @@ anything is written, so ZooKeeper is never left half-edited.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from services.docstore import read_targets, write_targets
 from services.documents import TargetsDocument, validate_document
 from services.errors import InvalidInputError, VersionConflictError
+from services.intervals import TargetJson
 from services.names import check_name
 from services.retry import Retry
 from services.zk import ZkStore
@@ -22,31 +24,58 @@ from services.zk import ZkStore
 Edit = Callable[[dict[str, Any]], None]
 
 
-def parse_assignments(items: Sequence[str]) -> dict[str, float]:
-    """``["video=0.04", "fresh=0.1"]`` -> shares, refusing anything malformed."""
+# TYPE=SHARE, TYPE>=MIN, TYPE<=MAX or TYPE=MIN..MAX (contract section 11).
+_ASSIGNMENT = re.compile(r"^(?P<name>[^<>=]*)(?P<op>>=|<=|=)(?P<value>.*)$")
+FORMS = "TYPE=SHARE, TYPE>=MIN, TYPE<=MAX or TYPE=MIN..MAX, e.g. video=0.04 or idea=0.2..0.3"
+
+
+def _share(item: str, text: str) -> float:
+    try:
+        share = float(text)
+    except ValueError as exc:
+        raise InvalidInputError(item, f"{text!r} is not a number ({FORMS})") from exc
+    if not math.isfinite(share) or not 0.0 < share < 1.0:
+        raise InvalidInputError(item, f"{text} must be in (0, 1) (a share of impressions)")
+    return share
+
+
+def parse_target(item: str) -> tuple[str, TargetJson]:
+    """One operator argument as (type, target in the targets document's form)."""
+    match = _ASSIGNMENT.match(item)
+    if match is None:
+        raise InvalidInputError(item, f"expected {FORMS}")
+    name, op, value = match["name"], match["op"], match["value"].strip()
+    check_name(name, f"content type {name!r} in {item!r}")
+    if op == ">=":
+        return name, {"min": _share(item, value)}
+    if op == "<=":
+        return name, {"max": _share(item, value)}
+    low, dots, high = value.partition("..")
+    if not dots:
+        return name, _share(item, value)
+    lo, hi = _share(item, low), _share(item, high)
+    if lo >= hi:
+        raise InvalidInputError(item, f"the range's min ({low}) must be below its max ({high})")
+    return name, {"min": lo, "max": hi}
+
+
+def parse_assignments(items: Sequence[str]) -> dict[str, TargetJson]:
+    """``["video=0.04", "fresh>=0.1", "idea=0.2..0.3"]`` -> targets, refusing anything
+    malformed with the argument named."""
     if not items:
-        raise InvalidInputError("TYPE=SHARE", "give at least one TYPE=SHARE")
-    shares: dict[str, float] = {}
+        raise InvalidInputError("TARGET", f"give at least one target: {FORMS}")
+    targets: dict[str, TargetJson] = {}
     for item in items:
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise InvalidInputError(item, "expected TYPE=SHARE, e.g. video=0.04")
-        check_name(name, f"content type {name!r}")
-        try:
-            share = float(value)
-        except ValueError as exc:
-            raise InvalidInputError(name, f"share {value!r} is not a number") from exc
-        if not math.isfinite(share) or not 0.0 < share < 1.0:
-            raise InvalidInputError(name, f"share {value} must be in (0, 1)")
-        if name in shares:
-            raise InvalidInputError(name, "given twice")
-        shares[name] = share
-    return shares
+        name, target = parse_target(item)
+        if name in targets:
+            raise InvalidInputError(item, f"{name!r} given twice")
+        targets[name] = target
+    return targets
 
 
 def set_targets(
     policy: str,
-    shares: dict[str, float],
+    shares: dict[str, TargetJson],
     overrides: dict[str, Any],
     defaults: Mapping[str, Mapping[str, float]] | None = None,
     filled: dict[str, dict[str, float]] | None = None,

@@ -20,6 +20,9 @@ def parse(argv: Sequence[str] | None) -> tuple[ChaosConfig, Path | None]:
     p.add_argument("--rate", type=float, default=d.rate, help="events/s produced")
     p.add_argument("--kills", type=int, default=d.kills, help="counter kill -9, at least")
     p.add_argument("--no-wipe", action="store_true", help="never delete a data folder")
+    p.add_argument(
+        "--snapshot-kills", type=int, default=d.snapshot_kills, help="kills mid-snapshot"
+    )
     p.add_argument("--zk-restarts", type=int, default=d.zk_restarts)
     p.add_argument("--zk-down-seconds", type=float, default=d.zk_down_seconds)
     p.add_argument("--racers", type=int, default=d.racing_controllers)
@@ -36,6 +39,7 @@ def parse(argv: Sequence[str] | None) -> tuple[ChaosConfig, Path | None]:
         rate=a.rate,
         kills=a.kills,
         wipe_once=not a.no_wipe,
+        snapshot_kills=a.snapshot_kills,
         zk_restarts=a.zk_restarts,
         zk_down_seconds=a.zk_down_seconds,
         racing_controllers=a.racers,

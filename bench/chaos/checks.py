@@ -152,7 +152,7 @@ def blender(
     return Criterion("3 blender never failed", not problems, detail)
 
 
-def snapshots(cluster: Cluster, figures: Figures) -> Criterion:
+def snapshots(cluster: Cluster, config: ChaosConfig, figures: Figures) -> Criterion:
     """The snapshot path was in play: snapshots written (some cut short by a kill, which
     criterion 1 shows cost nothing), and a restart restored from one."""
     topic = f"{cluster.deployment.topic}.counter-changelog.snapshots"
@@ -180,10 +180,15 @@ def snapshots(cluster: Cluster, figures: Figures) -> Criterion:
     problems = []
     if not footers:
         problems.append("no complete snapshot")
+    if figures.kills_during_snapshot < config.snapshot_kills:
+        problems.append(
+            f"{figures.kills_during_snapshot} kills during a snapshot < {config.snapshot_kills}"
+        )
     if figures.counter_wipes and not figures.restores_from_snapshot:
         problems.append("no restart restored from a snapshot")
     detail = "; ".join(problems) or (
-        f"{len(footers)} complete, {len(chunks - footers)} cut short by a kill, "
+        f"{len(footers)} complete, {figures.kills_during_snapshot} kills while one was "
+        f"written, {len(chunks - footers)} left without a footer, "
         f"{figures.restores_from_snapshot} restores from a snapshot"
     )
     return Criterion("snapshot path in play", not problems, detail)

@@ -16,6 +16,7 @@ class ChaosConfig:
     rate: float = 10_000.0  # events/s: throttled so faults land while events flow
     kills: int = 24  # kill -9 of a random counter instance
     wipe_once: bool = True  # one of the kills also deletes the instance's data folder
+    snapshot_kills: int = 3  # of the kills, aimed at an instance while it writes a snapshot
     zk_restarts: int = 1
     zk_down_seconds: float = 5.0
     racing_controllers: int = 3
@@ -62,6 +63,7 @@ class Figures:
     errors_zk_down: int = 0
     snapshots_complete: int = 0
     snapshots_cut: int = 0  # chunks without a footer: a writer killed mid-snapshot
+    kills_during_snapshot: int = 0
     restores_from_snapshot: int = 0
     wall_seconds: float = 0.0
 

@@ -2,10 +2,12 @@
 
 Kills come at jittered intervals from a background thread, whatever the
 instance is doing (counting, restoring, joining the group, answering the
-controller). A killed instance is started again at once with its data folder
-kept, except one kill that deletes the folder, so that restart rebuilds from
-the changelog. ZooKeeper restarts keep port and data folder, as an operator's
-restart would; the down and up times are kept for the blender's figures.
+controller); a few wait until an instance's status says it is writing a
+snapshot, so that kill lands mid-snapshot. A killed instance is started
+again at once with its data folder kept, except one kill that deletes the
+folder, so that restart rebuilds from the latest snapshot and the changelog.
+ZooKeeper restarts keep port and data folder, as an operator's restart
+would; the down and up times are kept for the blender's figures.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import threading
 import time
 from dataclasses import dataclass
 
+import httpx
+
 from services.local.zookeeper import ZooKeeperServer
 from tests.integration.counter_service.harness import CounterProcess
 
@@ -25,19 +29,29 @@ class Kill:
     at: float  # time.monotonic()
     instance: str
     wiped: bool
+    during_snapshot: bool = False
 
 
 class CounterKiller(threading.Thread):
     """About ``kills`` kills spread over ``seconds``, until :meth:`finish`."""
 
     def __init__(
-        self, counters: list[CounterProcess], kills: int, seconds: float, wipe: bool, seed: int
+        self,
+        counters: list[CounterProcess],
+        kills: int,
+        seconds: float,
+        wipe: bool,
+        seed: int,
+        snapshot_kills: int = 0,
     ) -> None:
         super().__init__(name="counter-killer", daemon=True)
         self.counters, self.rng = counters, random.Random(seed)
         self.planned = kills
         self.interval = seconds / (kills + 1)  # a margin, so the planned number is reached
         self.wipe_at = self.rng.randrange(max(1, kills)) if wipe else -1
+        # Which kills wait for an instance that is writing a snapshot (not the wipe).
+        others = [k for k in range(kills) if k != self.wipe_at]
+        self.snapshot_at = set(self.rng.sample(others, min(snapshot_kills, len(others))))
         self.kills: list[Kill] = []
         self.errors: list[str] = []
         self._halt = threading.Event()
@@ -46,11 +60,28 @@ class CounterKiller(threading.Thread):
         while not self._halt.wait(self._pause()):
             counter = self.rng.choice(self.counters)
             wipe = len(self.kills) == self.wipe_at
+            writing = self._writing_snapshot() if len(self.kills) in self.snapshot_at else None
+            counter = writing or counter
             counter.kill()
             if wipe:
                 shutil.rmtree(counter.data_dir, ignore_errors=True)
-            self.kills.append(Kill(time.monotonic(), counter.instance, wipe))
+            self.kills.append(Kill(time.monotonic(), counter.instance, wipe, writing is not None))
             self._restart(counter)
+
+    def _writing_snapshot(self, timeout: float = 20.0) -> CounterProcess | None:
+        """The first instance seen writing a snapshot (its status says so), or None."""
+        deadline = time.monotonic() + timeout
+        with httpx.Client(timeout=1.0) as client:
+            while time.monotonic() < deadline and not self._halt.is_set():
+                for counter in self.counters:
+                    try:
+                        status = client.get(f"{counter.url}/v1/status").json()
+                    except (httpx.HTTPError, ValueError):
+                        continue
+                    if status.get("snapshot_in_progress"):
+                        return counter
+                time.sleep(0.002)
+        return None
 
     def _pause(self) -> float:
         """Jittered; three times slower once the planned kills are done, so that the

@@ -34,9 +34,10 @@ def figures_table(result: ChaosResult) -> Table:
             f"{f.requests_zk_down} ({f.errors_zk_down})",
         ),
         (
-            "counter snapshots complete / cut by a kill (restores from one)",
-            f"{f.snapshots_complete} / {f.snapshots_cut} ({f.restores_from_snapshot})",
+            "counter snapshots complete / kills while writing one / left without footer",
+            f"{f.snapshots_complete} / {f.kills_during_snapshot} / {f.snapshots_cut}",
         ),
+        ("counter restores from a snapshot", str(f.restores_from_snapshot)),
         ("wall time s", f"{f.wall_seconds:.1f}"),
     ]
     for row in rows:

@@ -69,7 +69,12 @@ class Soak:
             last_window_gate=self.zk_chaos.began,
         )
         self.killer = CounterKiller(
-            cluster.counters, config.kills, config.produce_seconds, config.wipe_once, config.seed
+            cluster.counters,
+            config.kills,
+            config.produce_seconds,
+            config.wipe_once,
+            config.seed,
+            config.snapshot_kills,
         )
         self.load = BlenderLoad(
             cluster.blender_port, config.blender_rate, config.blender_candidates, config.seed
@@ -116,7 +121,7 @@ class Soak:
             checks.blender(record, self.zk_chaos.downtimes, served, self.figures),
             recovery,
             checks.faults(self.config, self.figures),
-            checks.snapshots(self.cluster, self.figures),
+            checks.snapshots(self.cluster, self.config, self.figures),
         ]
 
     def _control_windows(self) -> None:
@@ -152,6 +157,7 @@ class Soak:
         f.events = self.producer.produced
         f.counter_kills = len(self.killer.kills)
         f.counter_wipes = sum(k.wiped for k in self.killer.kills)
+        f.kills_during_snapshot = sum(k.during_snapshot for k in self.killer.kills)
         f.zk_restarts = len(self.zk_chaos.downtimes)
         f.controllers_started, f.controllers_killed = self.stats.started, self.stats.killed
         f.controller_retries = self.stats.retries

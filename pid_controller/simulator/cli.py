@@ -23,13 +23,15 @@ from pid_controller.simulator.engine import (
     CONTROLLERS,
     ControllerName,
     RunResult,
+    Series,
     default_gains,
     simulate,
 )
 from pid_controller.simulator.live import Endpoints
+from pid_controller.simulator.metrics import largest_step
 from pid_controller.simulator.plot import plot_convergence
 from pid_controller.simulator.report import Row, event_rows, row_of, write_report
-from pid_controller.simulator.scenario import Scenario, load_scenario, shipped
+from pid_controller.simulator.scenario import Scenario, load_scenario, parse_scenario, shipped
 from services import logs
 from services.errors import CDError, InvalidInputError
 from services.settings import ControllerSettings, load
@@ -46,6 +48,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--scenario", help="scenario file (JSON/YAML) or shipped name (see --list)")
     p.add_argument("--hours", type=int, help="override the scenario's hours")
+    p.add_argument(
+        "--window-seconds",
+        type=int,
+        help="short windows (60 to 3600 s, whole minutes): every scenario hour, and --hours, "
+        "becomes one window of this length (the scenario's window_seconds)",
+    )
+    p.add_argument(
+        "--max-step",
+        type=float,
+        help="most a constant moves per window, log units (default CD_CONTROLLER_MAX_STEP's)",
+    )
     p.add_argument(
         "--controller",
         choices=[*CONTROLLERS, "log"],
@@ -137,7 +150,8 @@ def _fmt(value: float | int | None, spec: str) -> str:
     return "never" if value is None else format(value, spec)
 
 
-def _row_cells(r: Row) -> list[str]:
+def _row_cells(r: Row, s: Series) -> list[str]:
+    limited = sum(s.rate_limited)
     return [
         _fmt(r.first_share, ".2%"),
         _fmt(r.final_share, ".2%"),
@@ -145,16 +159,28 @@ def _row_cells(r: Row) -> list[str]:
         f"{r.overshoot_pct:.1f}",
         _fmt(r.steady_state_error_pct, ".2f"),
         str(r.saturated_hours),
+        f"{largest_step(s.u):.2f}" + (f" ({limited} lim)" if limited else ""),
     ]
 
 
-HEAD = ["first share", "final share", "settle h", "overshoot %", "steady err %", "saturated h"]
-SHORT = ["first", "final", "settle h", "over %", "sse %", "sat h"]
+HEAD = [
+    "first share",
+    "final share",
+    "settle h",
+    "overshoot %",
+    "steady err %",
+    "saturated h",
+    "max |Δu|",
+]
+SHORT = ["first", "final", "settle h", "over %", "sse %", "sat h", "Δu"]
 
 
 def results_table(runs: Sequence[RunResult]) -> Table:
     """One row per policy and type; with several runs, their columns side by side."""
-    table = Table(title=f"scenario {runs[0].scenario.name} ({runs[0].hours} h)")
+    hour = runs[0].hour_seconds
+    length = f"{runs[0].hours} h" if hour == 3600 else f"{runs[0].hours} windows of {hour} s"
+    note = "" if hour == 3600 else "; hour columns count windows"
+    table = Table(title=f"scenario {runs[0].scenario.name} ({length}{note})")
     for name in ("policy", "type", "target"):
         table.add_column(name, no_wrap=True)
     for run in runs:
@@ -162,10 +188,8 @@ def results_table(runs: Sequence[RunResult]) -> Table:
             name = head if len(runs) == 1 else f"{short}\n({run.controller})"
             table.add_column(name, justify="right")
     for i, s in enumerate(runs[0].series):
-        rows = [row_of(r.series[i], r.events, r.hours) for r in runs]
-        table.add_row(
-            s.policy, s.type, f"{rows[0].target:.2%}", *(c for r in rows for c in _row_cells(r))
-        )
+        cells = [_row_cells(row_of(r.series[i], r.events, r.hours), r.series[i]) for r in runs]
+        table.add_row(s.policy, s.type, s.target[-1].label(), *(c for r in cells for c in r))
     return table
 
 
@@ -215,7 +239,17 @@ def _scenario(args: argparse.Namespace) -> Scenario:
         if args.seed < 0:
             raise InvalidInputError("--seed", "must be >= 0")
         update["seed"] = args.seed
-    return s.model_copy(update=update) if update else s
+    if args.window_seconds is not None:
+        update["window_seconds"] = args.window_seconds
+    if args.max_step is not None and not 0 < args.max_step < float("inf"):
+        raise InvalidInputError("--max-step", "must be a positive number (log units)")
+    if not update:
+        return s
+    try:  # re-validated: an interval must fit the hour like the file's would
+        return parse_scenario({**s.model_dump(exclude={"name"}), **update}, s.name)
+    except InvalidInputError as exc:
+        flag = {"window_seconds": "--window-seconds"}.get(exc.field, exc.field)
+        raise InvalidInputError(flag, exc.problem) from exc
 
 
 def _simulate(args: argparse.Namespace, reporter: Reporter, console: Console) -> int:
@@ -228,7 +262,15 @@ def _simulate(args: argparse.Namespace, reporter: Reporter, console: Console) ->
     with _pool(_workers(args.workers, work)) as ex:
         for space in spaces:
             with reporter.task(f"{scenario.name} ({space})", scenario.hours) as tick:
-                runs.append(simulate(scenario, space, executor=ex, on_hour=lambda _h, _n: tick()))
+                runs.append(
+                    simulate(
+                        scenario,
+                        space,
+                        executor=ex,
+                        on_hour=lambda _h, _n: tick(),
+                        max_step=args.max_step,
+                    )
+                )
     write_report(runs[0], out / "report.json")
     plot_convergence(runs[:1], out / "convergence.png")
     if args.compare:

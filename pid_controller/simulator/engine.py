@@ -37,7 +37,9 @@ from pid_controller.step import (
     TypeState,
     control_step,
     counts_by_policy,
+    resolve_bounds,
 )
+from services.intervals import NO_TARGET, Interval, as_interval
 from services.samples import WindowSamples
 from services.settings import ControllerSettings
 
@@ -88,9 +90,14 @@ def default_gains() -> Gains:
     )
 
 
-def default_bounds() -> Bounds:
+def default_bounds(max_step: float | None = None) -> Bounds:
+    """The settings' default bounds and rate limit (``max_step`` overrides the latter)."""
     f = ControllerSettings.model_fields
-    return Bounds(float(f["controller_u_min"].default), float(f["controller_u_max"].default))
+    return Bounds(
+        float(f["controller_u_min"].default),
+        float(f["controller_u_max"].default),
+        max_step or float(f["controller_max_step"].default),
+    )
 
 
 def min_impressions_of(scenario: Scenario) -> int:
@@ -159,14 +166,18 @@ class InProcessController:
 @dataclass
 class Series:
     """One policy and type, hour by hour. NaN share: the policy had no impressions;
-    NaN target: the type had no target yet in that hour."""
+    NO_TARGET: the type had no target yet in that hour."""
 
     policy: str
     type: str
     share: list[float] = field(default_factory=list)
-    target: list[float] = field(default_factory=list)
+    target: list[Interval] = field(default_factory=list)
     u: list[float] = field(default_factory=list)
     saturated: list[bool] = field(default_factory=list)
+    rate_limited: list[bool] = field(default_factory=list)
+
+    def targeted(self) -> bool:
+        return any(t.defined for t in self.target)
 
 
 @dataclass(frozen=True)
@@ -186,6 +197,7 @@ class RunResult:
     series: list[Series]
     events: list[Event]
     seconds: float = 0.0
+    hour_seconds: int = 3600  # a scenario's window_seconds: its "hours" are windows
 
 
 def policy_configs(
@@ -195,11 +207,10 @@ def policy_configs(
     configs = {}
     for policy, targets in scenario.targets_at(hour).items():
         g = scenario.gains.get(policy)
-        b = scenario.bounds.get(policy)
         configs[policy] = PolicyConfig(
             targets=targets,
             gains=Gains(g.kp, g.ki, g.kd) if g else gains,
-            bounds=Bounds(b.min, b.max) if b else bounds,
+            bounds=resolve_bounds(scenario.bounds.get(policy), bounds),
         )
     return configs
 
@@ -214,7 +225,7 @@ def events_of(scenario: Scenario, hours: int) -> list[Event]:
             parts.append(f"spread x{s.score_std_factor:g}")
         events.append(Event(s.at_hour, "shock", f"{s.type} score {', '.join(parts) or '0'}"))
     for c in scenario.target_changes:
-        label = f"{c.policy}/{c.type} target -> {c.target:.1%}"
+        label = f"{c.policy}/{c.type} target -> {as_interval(c.target).label()}"
         events.append(Event(c.at_hour, "target_change", label, c.policy))
     return sorted((e for e in events if e.hour < hours), key=lambda e: e.hour)
 
@@ -235,12 +246,15 @@ class _Recorder:
         final = scenario.targets_at(hours - 1)
         self.series = {(p, t): Series(p, t) for p in scenario.policies() for t in final.get(p, {})}
         self._hour_saturated: set[tuple[str, str]] = set()
+        self._hour_limited: set[tuple[str, str]] = set()
 
     def saturated(self, steps: Mapping[str, PolicyStep]) -> None:
         for policy, step in steps.items():
             for type_name, ts in step.types.items():
                 if ts.saturated:
                     self._hour_saturated.add((policy, type_name))
+                if ts.rate_limited:
+                    self._hour_limited.add((policy, type_name))
 
     def hour(
         self, counts: Mapping[str, PolicyCounts], configs: Mapping[str, PolicyConfig], u: Constants
@@ -251,10 +265,13 @@ class _Recorder:
             total = c.total if c else 0
             s.share.append(c.by_type.get(type_name, 0) / total if c and total else math.nan)
             config = configs.get(policy)
-            s.target.append(config.targets.get(type_name, math.nan) if config else math.nan)
+            target = config.targets.get(type_name) if config else None
+            s.target.append(NO_TARGET if target is None else as_interval(target))
             s.u.append(u.get(policy, {}).get(type_name, 0.0))
             s.saturated.append((policy, type_name) in self._hour_saturated)
+            s.rate_limited.append((policy, type_name) in self._hour_limited)
         self._hour_saturated = set()
+        self._hour_limited = set()
 
 
 @dataclass(frozen=True)
@@ -315,7 +332,7 @@ def run(
         recorder.hour(hour_counts, configs, u_used)
         if on_hour:
             on_hour(hour + 1, settings.hours)
-    series = [s for s in recorder.series.values() if any(not math.isnan(t) for t in s.target)]
+    series = [s for s in recorder.series.values() if s.targeted()]
     return RunResult(
         scenario=scenario,
         controller=settings.controller,
@@ -324,6 +341,7 @@ def run(
         series=series,
         events=events_of(scenario, settings.hours),
         seconds=time.perf_counter() - started,
+        hour_seconds=scenario.hour_seconds,
     )
 
 
@@ -334,8 +352,11 @@ def simulate(
     gains: Gains | None = None,
     executor: Executor | None = None,
     on_hour: Callable[[int, int], None] | None = None,
+    max_step: float | None = None,
 ) -> RunResult:
-    """The in-process loop: simulated traffic and the real control step."""
+    """The in-process loop: simulated traffic and the real control step.
+
+    ``max_step`` overrides the default rate limit (``cd-simulate --max-step``)."""
     from pid_controller.simulator.traffic import SimulatedTraffic
 
     min_impressions = min_impressions_of(scenario)
@@ -343,7 +364,7 @@ def simulate(
         hours=scenario.hours,
         controller=controller,
         gains=gains or default_gains(),
-        bounds=default_bounds(),
+        bounds=default_bounds(max_step),
     )
     traffic = SimulatedTraffic(scenario, scenario.seed, executor)
     law = InProcessController(controller, min_impressions, predictive_settings(scenario))

@@ -46,6 +46,7 @@ from services import kafka
 from services.docstore import read_targets, write_targets
 from services.documents import TargetsDocument, validate_document
 from services.errors import CDError, InvalidInputError, UpstreamError
+from services.intervals import as_interval
 from services.samples import WindowSamples
 from services.timebuckets import iso, last_full_window_end
 from services.zk import ZkStore
@@ -138,19 +139,24 @@ def targets_document(configs: Mapping[str, PolicyConfig], loop: LoopSettings) ->
     override the operator did not ask for is left in the stack's targets."""
     policies: dict[str, Any] = {}
     for name, c in configs.items():
-        entry: dict[str, Any] = {"targets": dict(c.targets)}
+        targets = {t: as_interval(v).to_json() for t, v in c.targets.items()}
+        entry: dict[str, Any] = {"targets": targets}
         if c.gains != loop.gains:
             entry["gains"] = {"kp": c.gains.kp, "ki": c.gains.ki, "kd": c.gains.kd}
         if c.bounds != loop.bounds:
             entry["bounds"] = {"min": c.bounds.lo, "max": c.bounds.hi}
+            if c.bounds.max_step is not None:
+                entry["bounds"]["max_step"] = c.bounds.max_step
         policies[name] = entry
     return validate_document(TargetsDocument, {"schema": 1, "policies": policies})
 
 
 def controller_env(loop: LoopSettings) -> dict[str, str]:
-    """The loop's gains and bounds as the controller's settings (exact: repr of a float)."""
+    """The loop's gains, bounds and rate limit as the controller's settings (exact: repr)."""
     g, b = loop.gains, loop.bounds
     values = {"KP": g.kp, "KI": g.ki, "KD": g.kd, "U_MIN": b.lo, "U_MAX": b.hi}
+    if b.max_step is not None:
+        values["MAX_STEP"] = b.max_step
     return {f"CD_CONTROLLER_{name}": repr(float(v)) for name, v in values.items()}
 
 
@@ -188,7 +194,7 @@ def _steps_from(doc: Mapping[str, Any]) -> dict[str, PolicyStep]:
             types[t] = TypeStep(
                 u=u,
                 state=TypeState(u=u),
-                target=d.get("target", 0.0),
+                target=as_interval(d.get("target", 0.0)),
                 share=d.get("share"),
                 impressions=d.get("impressions", 0),
                 error=d.get("error"),
@@ -197,6 +203,7 @@ def _steps_from(doc: Mapping[str, Any]) -> dict[str, PolicyStep]:
                 d=d.get("d", 0.0),
                 saturated=d.get("saturated"),
                 skipped=d.get("skipped"),
+                rate_limited=bool(d.get("rate_limited", False)),
             )
         steps[policy] = PolicyStep(types)
     return steps
@@ -306,8 +313,11 @@ class LiveTraffic(SimulatedTraffic):
         sink: EventSink,
         base_epoch: int,
         concurrency: int = 8,
+        hour_seconds: int = 3600,
     ) -> None:
         super().__init__(scenario, scenario.seed)
+        # Real milliseconds per simulated second (window_seconds: an "hour" is a window).
+        self._ms = hour_seconds / 3.6
         self._e = endpoints
         self._sink = sink
         self._base_ms = base_epoch * 1000
@@ -340,7 +350,7 @@ class LiveTraffic(SimulatedTraffic):
         self, start_hour: float, seconds: int, constants: Mapping[str, Mapping[str, float]]
     ) -> dict[str, PolicyCounts]:
         counts: dict[str, dict[str, int]] = {}
-        start_ms = self._base_ms + round(start_hour * 3_600_000)
+        start_ms = self._base_ms + round(start_hour * 3600 * self._ms)
         for chunk_no, chunk in enumerate(self.chunks(start_hour, seconds, constants)):
             group, codes, scores = draw_chunk(chunk)
             groups = [self._groups[g] for g in group]
@@ -352,7 +362,7 @@ class LiveTraffic(SimulatedTraffic):
             ]
             for i, job in enumerate(jobs):
                 shown = job.result()
-                ts = start_ms + (seconds * 1000 * i) // max(1, chunk.requests)
+                ts = start_ms + int(seconds * self._ms * i) // max(1, chunk.requests)
                 request_id = f"r{round(start_hour * 3600)}-{chunk_no}-{i}"
                 for position, type_name in enumerate(shown):
                     self._sink.send(
@@ -381,12 +391,14 @@ def simulate_live(
     """Run the scenario through the real stack; simulated time ends at the present.
 
     Refuses a stack that already has constants, and one whose targets it did not
-    write unless ``replace_targets``; writes only the scenario's targets.
+    write unless ``replace_targets``; writes only the scenario's targets. With
+    ``window_seconds`` each scenario hour is one real window of that length: events
+    are stamped, and ``pid-controller run`` steps, in windows that short.
     """
-    hours = scenario.hours
-    if hours > 190:
+    hours, hour = scenario.hours, scenario.hour_seconds
+    if hours * hour > 190 * 3600:
         raise InvalidInputError("--hours", "a live run must fit in the counter's retention (190 h)")
-    base = last_full_window_end(int(now or time.time()), 3600) - hours * 3600
+    base = last_full_window_end(int(now or time.time()), hour) - hours * hour
     e = endpoints
     store = ZkStore(e.zk_hosts, e.zk_root, auth=e.zk_auth, timeout=e.zk_timeout).start()
     try:
@@ -398,15 +410,15 @@ def simulate_live(
             )
         claimed = claim_targets(store, replace_targets)
         sink = EventSink(endpoints.kafka_bootstrap, endpoints.topic)
-        traffic = LiveTraffic(scenario, endpoints, sink, base)
+        traffic = LiveTraffic(scenario, endpoints, sink, base, hour_seconds=hour)
         try:
             loop = LoopSettings(hours, "pid", default_gains(), default_bounds())
             controller = LiveController(
                 endpoints,
                 store,
                 sink,
-                base + scenario.interval_seconds,
-                scenario.interval_seconds,
+                base + scenario.interval_seconds * hour // 3600,
+                scenario.interval_seconds * hour // 3600,
                 min_impressions_of(scenario),
                 loop,
                 claimed,

@@ -7,6 +7,10 @@ band (5 %) and the log-space controller both think in ratios: 4.2 % against a
 
 A share of NaN (no impressions that hour) counts as outside the band: an
 hour without a measurement is not evidence of being on target.
+
+A target is an interval (:mod:`services.intervals`): a range target's error is
+0 anywhere inside it and relative to the nearest bound outside, so "settled"
+means within 5 % of the range, and overshoot is an excursion past its far side.
 """
 
 from __future__ import annotations
@@ -14,16 +18,17 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from services.intervals import Interval, as_interval
+
+Target = float | Interval  # a plain float is a point target
+
 BAND = 0.05
 STEADY_HOURS = 24
 
 
-def relative_errors(shares: Sequence[float], targets: Sequence[float]) -> list[float]:
-    """``share / target - 1`` per hour (NaN where either is unknown)."""
-    return [
-        s / t - 1.0 if t > 0 and not math.isnan(s) else math.nan
-        for s, t in zip(shares, targets, strict=True)
-    ]
+def relative_errors(shares: Sequence[float], targets: Sequence[Target]) -> list[float]:
+    """``share / nearest bound - 1`` per hour, 0 inside a range (NaN where unknown)."""
+    return [as_interval(t).relative_error(s) for s, t in zip(shares, targets, strict=True)]
 
 
 def in_band(rel: float, band: float = BAND) -> bool:
@@ -32,7 +37,7 @@ def in_band(rel: float, band: float = BAND) -> bool:
 
 
 def settle_hours(
-    shares: Sequence[float], targets: Sequence[float], band: float = BAND
+    shares: Sequence[float], targets: Sequence[Target], band: float = BAND
 ) -> int | None:
     """Hours before the share enters the band for good: the smallest ``k`` with
     every hour from ``k`` on within ``band`` of target; None if the last hour is out.
@@ -44,7 +49,7 @@ def settle_hours(
     return k if k < len(rel) else None
 
 
-def overshoot_pct(shares: Sequence[float], targets: Sequence[float]) -> float:
+def overshoot_pct(shares: Sequence[float], targets: Sequence[Target]) -> float:
     """Largest relative excursion past the target after the share first crossed it,
     in percent. "Past" is the side opposite the one it started on; 0 when it never
     crossed (an approach from one side has no overshoot)."""
@@ -59,13 +64,18 @@ def overshoot_pct(shares: Sequence[float], targets: Sequence[float]) -> float:
 
 
 def steady_state_error_pct(
-    shares: Sequence[float], targets: Sequence[float], hours: int = STEADY_HOURS
+    shares: Sequence[float], targets: Sequence[Target], hours: int = STEADY_HOURS
 ) -> float | None:
     """Mean absolute relative error over the last ``hours`` hours, in percent.
     Absolute, so a share alternating around the target does not look perfect.
     None when no hour in that span has a measurement."""
     rel = [abs(r) for r in relative_errors(shares, targets)[-hours:] if not math.isnan(r)]
     return 100.0 * math.fsum(rel) / len(rel) if rel else None
+
+
+def largest_step(u: Sequence[float]) -> float:
+    """The largest move of the constant between consecutive hours (from 0 at the start)."""
+    return max((abs(b - a) for a, b in zip([0.0, *u], u, strict=False)), default=0.0)
 
 
 def saturated_hours(flags: Sequence[bool]) -> int:

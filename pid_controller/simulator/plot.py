@@ -56,18 +56,24 @@ def _shade(ax: Axes, s: Series) -> None:
 
 
 def _share_panel(ax: Axes, runs: Sequence[RunResult], s_by_run: Sequence[Series]) -> None:
-    hours, target = _xy([t * 100 for t in s_by_run[0].target])
+    # A range target draws its bounds (a min-only range up to 100 % would flatten
+    # the chart, so its open side is drawn at the min's band edge).
+    bands = s_by_run[0].target
+    hours, hi = _xy([(t.hi if t.hi < 1.0 else t.lo) * 100 for t in bands])
+    _, floor = _xy([(t.lo if t.lo > 0.0 else t.hi) * 100 for t in bands])
     ax.fill_between(
         hours,
-        [t * (1 - BAND) for t in target],
-        [t * (1 + BAND) for t in target],
+        [t * (1 - BAND) for t in floor],
+        [t * (1 + BAND) for t in hi],
         step="post",
         color="tab:green",
         alpha=0.2,
         lw=0,
         label=f"target ±{BAND:.0%} (settled band)",
     )
-    ax.step(hours, target, where="post", color="tab:green", lw=1.5, ls="--", label="target")
+    ax.step(hours, floor, where="post", color="tab:green", lw=1.5, ls="--", label="target")
+    if any(not t.is_point for t in bands if t.defined):
+        ax.step(hours, hi, where="post", color="tab:green", lw=1.5, ls="--")
     for run, s in zip(runs, s_by_run, strict=True):
         _shade(ax, s)
         ax.step(
@@ -126,7 +132,8 @@ def _u_panel(ax: Axes, runs: Sequence[RunResult], s_by_run: Sequence[Series]) ->
                 color=SATURATED,
             )
     ax.set_ylabel("constant u\n(added to score)")
-    ax.set_xlabel("simulated hour")
+    hour = runs[0].hour_seconds
+    ax.set_xlabel("simulated hour" if hour == 3600 else f"window ({hour // 60} min)")
     ax.set_xlim(0, len(s_by_run[0].u))
     ax.grid(alpha=0.3)
 

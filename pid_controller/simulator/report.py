@@ -16,13 +16,14 @@ from typing import Any
 
 from pid_controller.simulator import metrics
 from pid_controller.simulator.engine import Event, RunResult, Series
+from services.intervals import Interval, TargetJson
 
 
 @dataclass(frozen=True)
 class Row:
     policy: str
     type: str
-    target: float
+    target: TargetJson  # a share, or a range as {"min", "max"} (contract section 11)
     first_share: float | None
     final_share: float | None
     settle_hours: int | None
@@ -52,7 +53,7 @@ def _finite(x: float) -> float | None:
 
 def _start(s: Series) -> int:
     """First hour with a target: metrics start when the type starts being controlled."""
-    return next(i for i, t in enumerate(s.target) if not math.isnan(t))
+    return next(i for i, t in enumerate(s.target) if t.defined)
 
 
 def row_of(s: Series, events: list[Event], hours: int) -> Row:
@@ -69,7 +70,7 @@ def row_of(s: Series, events: list[Event], hours: int) -> Row:
     return Row(
         policy=s.policy,
         type=s.type,
-        target=targets[-1],
+        target=targets[-1].to_json(),
         first_share=_finite(shares[0]),
         final_share=_finite(shares[-1]),
         settle_hours=metrics.settle_hours(shares, targets),
@@ -116,6 +117,21 @@ def event_rows(result: RunResult, index: int) -> list[EventRow]:
     return out
 
 
+def _target_json(t: Interval) -> TargetJson | None:
+    return t.to_json() if t.defined else None
+
+
+def steps_of(s: Series) -> dict[str, Any]:
+    """How far the constant moved: the largest move between hours, and in how many
+    hours the rate limit (``max_step``) bound."""
+    return {
+        "policy": s.policy,
+        "type": s.type,
+        "largest_step": round(metrics.largest_step(s.u), 6),
+        "rate_limited_hours": metrics.saturated_hours(s.rate_limited),
+    }
+
+
 def report_dict(result: RunResult) -> dict[str, Any]:
     s = result.scenario
     return {
@@ -132,12 +148,17 @@ def report_dict(result: RunResult) -> dict[str, Any]:
             }
             for i, e in enumerate(result.events)
         ],
+        "steps": [steps_of(x) for x in result.series],
         "hours": result.hours,
+        "hour_seconds": result.hour_seconds,
         "seed": s.seed,
         "requests_per_hour": s.requests_per_hour,
         "interval_seconds": s.interval_seconds,
         "policies": {
-            p: {"gains": asdict(c.gains), "bounds": {"min": c.bounds.lo, "max": c.bounds.hi}}
+            p: {
+                "gains": asdict(c.gains),
+                "bounds": {"min": c.bounds.lo, "max": c.bounds.hi, "max_step": c.bounds.max_step},
+            }
             for p, c in result.configs.items()
         },
         "runtime_seconds": round(result.seconds, 3),
@@ -146,7 +167,7 @@ def report_dict(result: RunResult) -> dict[str, Any]:
                 "policy": x.policy,
                 "type": x.type,
                 "share": [_finite(v) for v in x.share],
-                "target": [_finite(v) for v in x.target],
+                "target": [_target_json(v) for v in x.target],
                 "u": x.u,
                 "saturated": x.saturated,
             }

@@ -8,7 +8,17 @@ question nobody asked. Supersets of the contract's format:
 * ``target_changes``: ``[{"at_hour", "policy", "type", "target"}]``;
 * ``interval_seconds``: the controller's window (hours are 3600 s);
 * ``gains`` / ``bounds``: per-policy overrides, shaped like the targets document's;
-* ``min_impressions``: the controller's hold threshold.
+* ``min_impressions``: the controller's hold threshold;
+* ``window_seconds``: short windows (60 s up to an hour, whole minutes):
+  "hours become windows". Every hour of the scenario (``hours``, ``at_hour``,
+  ``requests_per_hour``, the diurnal period of 24, every metric) counts
+  windows of this length, and the controller steps once per window. In
+  process the loop is the same; under ``--live`` simulated time, event stamps
+  and ``pid-controller run`` windows are ``window_seconds`` long, so a shipped
+  story replays in 5-minute windows on the real stack.
+
+Targets (initial and in ``target_changes``) are shares or ranges, as in the
+targets document (contract sections 11 and 12).
 
 Contract section 12 adds ``sample_rate``, ``view_depth`` and shocks'
 ``score_std_factor`` (a shock may now move the mean, the spread, or both).
@@ -25,8 +35,17 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.documents import Bounds, Finite, Gains, Name, Share, validate_document
+from services.documents import (
+    Bounds,
+    Finite,
+    Gains,
+    Name,
+    Target,
+    target_interval,
+    validate_document,
+)
 from services.errors import InvalidInputError
+from services.intervals import Interval
 from services.names import DEFAULT_POLICY
 
 MIX_TOLERANCE = 1e-6
@@ -67,7 +86,7 @@ class TargetChange(_Strict):
     at_hour: Annotated[int, Field(ge=0)]
     policy: Name
     type: Name
-    target: Share
+    target: Target
 
 
 class Scenario(_Strict):
@@ -82,10 +101,11 @@ class Scenario(_Strict):
     groups: Annotated[dict[Name, NonNegative], Field(min_length=1)] = Field(
         default_factory=lambda: {DEFAULT_POLICY: 1.0}
     )
-    targets: dict[Name, dict[Name, Share]]
+    targets: dict[Name, dict[Name, Target]]
     shocks: list[Shock] = Field(default_factory=list)
     target_changes: list[TargetChange] = Field(default_factory=list)
     interval_seconds: Annotated[int, Field(ge=60, le=86_400)] = 3600
+    window_seconds: Annotated[int, Field(ge=60, le=3600, multiple_of=60)] | None = None
     gains: dict[Name, Gains] = Field(default_factory=dict)
     bounds: dict[Name, Bounds] = Field(default_factory=dict)
     min_impressions: Annotated[int, Field(ge=0)] | None = None
@@ -107,13 +127,20 @@ class Scenario(_Strict):
         seen.update(dict.fromkeys(c.policy for c in self.target_changes))
         return list(seen)
 
-    def targets_at(self, hour: int) -> dict[str, dict[str, float]]:
+    def targets_at(self, hour: int) -> dict[str, dict[str, Interval]]:
         """The targets in force during ``hour``: the initial ones plus earlier changes."""
-        current = {p: dict(t) for p, t in self.targets.items()}
+        current = {
+            p: {t: target_interval(v) for t, v in ts.items()} for p, ts in self.targets.items()
+        }
         for change in sorted(self.target_changes, key=lambda c: c.at_hour):
             if change.at_hour <= hour:
-                current.setdefault(change.policy, {})[change.type] = change.target
+                current.setdefault(change.policy, {})[change.type] = target_interval(change.target)
         return current
+
+    @property
+    def hour_seconds(self) -> int:
+        """Real seconds in one of the scenario's "hours" (a window with window_seconds)."""
+        return self.window_seconds or 3600
 
 
 def _check_mix(s: Scenario) -> None:
@@ -151,11 +178,13 @@ def _check_sums(s: Scenario) -> None:
     hours = sorted({0, *(c.at_hour for c in s.target_changes)})
     for hour in hours:
         for policy, targets in s.targets_at(hour).items():
-            total = math.fsum(targets.values())
+            total = math.fsum(t.lo for t in targets.values())
             if total >= 1.0:
                 field = f"targets.{policy}" if hour == 0 else "target_changes"
                 raise InvalidInputError(
-                    field, f"{policy} targets sum to {total:.6g} at hour {hour}; must be below 1"
+                    field,
+                    f"{policy} targets (shares and range mins) sum to {total:.6g} "
+                    f"at hour {hour}; must be below 1",
                 )
 
 
@@ -167,6 +196,10 @@ def _check_shape(s: Scenario) -> None:
     if 3600 % s.interval_seconds and s.interval_seconds % 3600:
         raise InvalidInputError(
             "interval_seconds", "must divide 3600 or be a multiple of 3600 (hours are 3600 s)"
+        )
+    if s.window_seconds is not None and s.interval_seconds != 3600:
+        raise InvalidInputError(
+            "window_seconds", "set window_seconds or interval_seconds, not both"
         )
 
 

@@ -25,6 +25,7 @@ def test_chaos_soak_small(tmp_path: Path) -> None:
         windows=3,
         rate=2_000.0,
         kills=5,
+        snapshot_kills=2,
         zk_restarts=1,
         zk_down_seconds=4.0,
         blender_rate=50.0,
@@ -39,5 +40,6 @@ def test_chaos_soak_small(tmp_path: Path) -> None:
     assert [c.name[0] for c in result.criteria[:4]] == ["1", "2", "3", "4"]
     assert f.events == 60_000 and f.windows == f.generations == 3
     assert f.counter_kills >= 5 and f.counter_wipes == 1 and f.zk_restarts == 1
+    assert f.kills_during_snapshot == 2 and f.restores_from_snapshot >= 1
     assert f.controllers_killed >= 1
     assert f.requests_zk_down > 0 and f.errors_zk_down == 0 and f.blender_errors == 0

@@ -19,6 +19,7 @@ from services.errors import InvalidInputError
 from services.local.stack import free_ports, running_stack, status
 from services.target_edits import apply_edit, set_targets
 from services.zk import ZkStore
+from tests.integration.pid_controller.stack_endpoints import stack_endpoints
 
 
 def _status(endpoints: Endpoints) -> dict[str, Any]:
@@ -33,14 +34,7 @@ def test_live_loop_converges_and_agrees_with_in_process(
     scenario = load_scenario("blog-video").model_copy(update={"hours": 5, "requests_per_hour": 400})
     with running_stack(tmp_path / "stack", ports=free_ports()) as stack:
         p = stack.ports
-        endpoints = Endpoints(
-            blender_url=f"http://127.0.0.1:{p.blender}",
-            counter_url=f"http://127.0.0.1:{p.counters[1]}",  # not the first: any one answers
-            kafka_bootstrap=f"127.0.0.1:{p.kafka}",
-            topic="homefeed.impressions",
-            zk_hosts=f"127.0.0.1:{p.zookeeper}",
-            zk_root="/controllable-distribution",
-        )
+        endpoints = stack_endpoints(p, counter=1)  # not the first: any one answers
         assert status(stack) == 0  # make status: every component up and ready
         shown = capsys.readouterr().out
         assert all(f"port {port}" in shown for port in (p.zookeeper, p.kafka, *p.counters))

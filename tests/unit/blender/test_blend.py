@@ -6,7 +6,17 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from blender.blend import apply_constants, offsets_for, rank, rank_top, select_top
+from blender.blend import (
+    FLOAT_MAX,
+    NUMPY_FROM,
+    ScoreSpace,
+    apply_constants,
+    blend_and_rank,
+    offsets_for,
+    rank,
+    rank_top,
+    select_top,
+)
 
 TYPES = ["video", "image", "fresh"]
 
@@ -87,3 +97,33 @@ def test_rank_top_equals_rank(n: int, seed: int, limit: int | None) -> None:
     values = np.array([-2.0, -1.0, -0.0, 0.0, 0.5, 3.0])
     blended = np.random.default_rng(seed).choice(values, size=n)
     assert rank_top(blended, limit).tolist() == rank(blended, limit).tolist()
+
+
+@settings(max_examples=300)
+@given(
+    st.integers(0, 400),
+    st.integers(0, 2**32 - 1),
+    st.none() | st.integers(0, 300),
+    st.sampled_from(["log", "linear"]),
+    constants,
+)
+def test_blend_and_rank_equals_apply_constants_and_rank(
+    n: int, seed: int, limit: int | None, space: ScoreSpace, consts: dict[str, float]
+) -> None:
+    """Both paths (lists below NUMPY_FROM, numpy above) give rank()'s order and the
+    very floats of apply_constants, ties and huge (saturating) values included."""
+    assert 0 < NUMPY_FROM < 400  # both paths are drawn
+    rng = np.random.default_rng(seed)
+    pool = [0.5, 2.0, 3.0, 1e308] if space == "linear" else [-1e308, -2.0, -0.0, 0.0, 0.5, 1e308]
+    scores = rng.choice(np.array(pool), size=n)
+    codes = rng.integers(0, len(TYPES), size=n)
+    offsets = {t: consts.get(t, 0.0) for t in TYPES}
+    table = offsets_for(TYPES, consts)
+    with np.errstate(over="ignore"):
+        expected = apply_constants(scores, codes, table, space)
+    np.clip(expected, -FLOAT_MAX, FLOAT_MAX, out=expected)
+    order, values = blend_and_rank(
+        scores.tolist(), [TYPES[c] for c in codes], offsets, space, limit
+    )
+    assert order == rank(expected, limit).tolist()
+    assert values == expected[order].tolist()

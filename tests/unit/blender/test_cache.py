@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
 from pathlib import Path
 
 import orjson
@@ -56,3 +59,35 @@ def test_unwritable_location_is_a_cache_error(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(CacheError, match="cannot write"):
         ConstantsCache(blocker / "c.json").store(b"{}")
+
+
+def test_a_replaced_document_and_identical_bytes_are_not_written(tmp_path: Path) -> None:
+    cache = ConstantsCache(tmp_path / "constants.json")
+    old = dump_document(constants_doc({"default": {"video": 0.5}}, generation=3))
+    new = dump_document(constants_doc({"default": {"video": 0.7}}, generation=4))
+    assert cache.store(new)
+    written = cache.path.stat().st_mtime_ns
+    # A worker whose document was replaced while it waited must not put it back.
+    assert not cache.store(old, still_current=lambda: False)
+    assert not cache.store(new)  # another worker already wrote exactly this
+    loaded = cache.load()
+    assert loaded is not None and loaded[0].generation == 4
+    assert cache.path.stat().st_mtime_ns == written
+
+
+def test_writers_wait_for_each_other(tmp_path: Path) -> None:
+    """Another process holding the lock (a worker mid-write) holds a write back."""
+    cache = ConstantsCache(tmp_path / "constants.json")
+    raw = dump_document(constants_doc({"default": {"video": 0.5}}, generation=3))
+    fd = os.open(tmp_path, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    writer = threading.Thread(target=cache.store, args=(raw,))
+    try:
+        writer.start()
+        writer.join(0.3)
+        assert writer.is_alive() and cache.load() is None
+    finally:
+        os.close(fd)
+    writer.join(10)
+    loaded = cache.load()
+    assert loaded is not None and loaded[1] == raw

@@ -46,6 +46,7 @@ class FakeView:
             "changelog_gaps": 0,
             "restore": {"records_read": 3, "seconds": 0.25, "from_snapshot": True},
             "snapshots_written": 0,
+            "snapshot_in_progress": False,
         }
 
     def groups(self) -> list[str]:

@@ -18,6 +18,7 @@ from pid_controller.simulator import metrics
 from pid_controller.simulator.engine import ControllerName, RunResult, Series, simulate
 from pid_controller.simulator.report import event_rows, report_dict, segments
 from pid_controller.simulator.scenario import Scenario, load_scenario
+from services.intervals import Interval
 
 WIDE = 0.10
 
@@ -92,7 +93,7 @@ def test_ab_groups_each_hold_their_own_target() -> None:
     r = run("ab-groups", 24, 8000)
     for policy, target in (("default", 0.06), ("video_heavy", 0.12)):
         s = series(r, policy, "video")
-        assert s.target[-1] == target
+        assert s.target[-1] == Interval.point(target)
         settle = metrics.settle_hours(s.share, s.target, WIDE)
         assert settle is not None and settle <= 12, policy
 
@@ -140,7 +141,7 @@ def test_a_policy_added_later_starts_from_default_constants() -> None:
     r = simulate(parse_scenario(data, "late"), "pid")
     heavy = series(r, "video_heavy", "video")
     default = series(r, "default", "video")
-    assert all(math.isnan(t) for t in heavy.target[:4]) and heavy.target[4] == 0.06
+    assert all(not t.defined for t in heavy.target[:4]) and heavy.target[4] == Interval.point(0.06)
     # Same target as default: its first constant continues default's, not 0.
     assert abs(heavy.u[5] - default.u[5]) < 0.1 and abs(default.u[5]) > 0.1
 

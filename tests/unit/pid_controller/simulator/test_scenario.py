@@ -18,6 +18,7 @@ from pid_controller.simulator.scenario import (
 )
 from pid_controller.simulator.traffic import type_means
 from services.errors import InvalidInputError
+from services.intervals import Interval
 
 EXAMPLE: dict[str, Any] = CONTRACT_EXAMPLE
 
@@ -49,9 +50,13 @@ def test_targets_at_applies_changes_in_order() -> None:
         ],
     }
     s = parse_scenario(data)
-    assert s.targets_at(0) == {"default": {"video": 0.155}}
-    assert s.targets_at(5) == {"default": {"video": 0.155}, "video_heavy": {"video": 0.2}}
-    assert s.targets_at(10)["default"] == {"video": 0.1}
+    point = Interval.point
+    assert s.targets_at(0) == {"default": {"video": point(0.155)}}
+    assert s.targets_at(5) == {
+        "default": {"video": point(0.155)},
+        "video_heavy": {"video": point(0.2)},
+    }
+    assert s.targets_at(10)["default"] == {"video": point(0.1)}
     assert s.policies() == ["default", "video_heavy"]
 
 
