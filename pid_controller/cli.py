@@ -26,7 +26,8 @@ from pid_controller.decide import OutcomeUnknownError, RunResult
 from pid_controller.predictive import PredictiveSettings
 from pid_controller.recorded import run_recorded
 from pid_controller.run_metrics import RunPusher
-from pid_controller.runner import ControllerConfig, WindowNotEndedError
+from pid_controller.runner import ControllerConfig, Samples, WindowNotEndedError
+from pid_controller.samples_source import samples_source
 from pid_controller.schedule import schedule
 from pid_controller.step import Bounds, Gains
 from services import display, logs, tables
@@ -37,6 +38,11 @@ from services.timebuckets import parse_time
 from services.zk import ZkStore
 
 EXIT_CODES: dict[type[CDError], int] = {WindowNotEndedError: 2, OutcomeUnknownError: 3}
+
+
+def _samples(settings: ControllerSettings) -> Samples | None:
+    """The window's candidate samples from Kafka; none in pid mode (nothing is read)."""
+    return samples_source(settings) if settings.controller_mode == "predictive" else None
 
 
 def config_from(settings: ControllerSettings) -> ControllerConfig:
@@ -59,7 +65,7 @@ def config_from(settings: ControllerSettings) -> ControllerConfig:
         predictive=PredictiveSettings(
             min_samples=settings.controller_min_samples,
             default_slots=settings.controller_default_slots,
-            sample_cap=settings.controller_max_samples,
+            sample_cap=settings.controller_sample_cap,
             min_impressions=settings.controller_min_impressions,
         ),
     )
@@ -98,7 +104,13 @@ def _run(store: ZkStore, settings: ControllerSettings, args: argparse.Namespace)
 
     def step() -> RunResult:
         with store.start():
-            return run_recorded(store, config_from(settings), at=args.at, dry_run=args.dry_run)
+            return run_recorded(
+                store,
+                config_from(settings),
+                at=args.at,
+                dry_run=args.dry_run,
+                samples=_samples(settings),
+            )
 
     result = RunPusher(settings.pushgateway_url).step(step)
     _print_result(result, args.dry_run)
@@ -127,7 +139,11 @@ def _schedule(store: ZkStore, settings: ControllerSettings, args: argparse.Names
     signal.signal(signal.SIGINT, on_signal)
     pusher = RunPusher(settings.pushgateway_url)
     schedule(
-        lambda moment: pusher.step(lambda: run_recorded(store, config, at=moment, sleep=stop.wait)),
+        lambda moment: pusher.step(
+            lambda: run_recorded(
+                store, config, at=moment, sleep=stop.wait, samples=_samples(settings)
+            )
+        ),
         config.interval,
         settings.controller_delay_seconds,
         stop,

@@ -74,7 +74,7 @@ class PredictiveSettings:
 
     min_samples: int = 50
     default_slots: int = 25
-    sample_cap: int = 2000
+    sample_cap: int = 5000
     min_impressions: int = 1000
     bias_gain: float = 1.0
     max_bias: float = 2.0

@@ -251,7 +251,7 @@ def samples_source(settings: ControllerSettings) -> SamplesSource:
     return SamplesSource(
         settings.kafka_bootstrap,
         settings.samples_topic,
-        max_per_group=settings.controller_max_samples,
+        max_per_group=settings.controller_sample_cap,
         grace_seconds=settings.controller_samples_grace_seconds,
         timeout=settings.controller_samples_timeout_seconds,
     )

@@ -143,14 +143,15 @@ class ControllerSettings(CommonSettings):
     controller_mode: Literal["predictive", "pid"] = "predictive"
     controller_min_samples: int = Field(default=50, ge=1)
     controller_default_slots: int = Field(default=25, ge=1)
+    # Samples a window holds per experiment group when read and per policy when
+    # solved (a uniform subsample beyond it): bounds memory and time.
+    controller_sample_cap: int = Field(default=5000, ge=1)
     counter_urls: str = ""
     # Where `run` and `schedule` push their run metrics; unset: no push.
     pushgateway_url: str | None = None
-    # Reading the window's candidate samples (pid_controller.samples_source): at most
-    # this many per experiment group (a uniform reservoir beyond) and per policy
-    # solved (pid_controller.predictive), how late a sample may arrive after the
-    # window, how long the read may take in all.
-    controller_max_samples: int = Field(default=2000, ge=1)
+    # Reading the window's candidate samples (pid_controller.samples_source; at most
+    # CD_CONTROLLER_SAMPLE_CAP per experiment group): how late a sample may arrive
+    # after the window, how long the read may take in all.
     controller_samples_grace_seconds: float = Field(default=10.0, ge=0, allow_inf_nan=False)
     controller_samples_timeout_seconds: float = Field(default=30.0, gt=0, allow_inf_nan=False)
 

@@ -113,7 +113,7 @@ def predictive_settings(scenario: Scenario) -> PredictiveSettings:
     return PredictiveSettings(
         min_samples=int(f["controller_min_samples"].default),
         default_slots=int(f["controller_default_slots"].default),
-        sample_cap=int(f["controller_max_samples"].default),
+        sample_cap=int(f["controller_sample_cap"].default),
         min_impressions=min_impressions_of(scenario),
     )
 

@@ -145,7 +145,7 @@ def targets_document(configs: Mapping[str, PolicyConfig], loop: LoopSettings) ->
             entry["gains"] = {"kp": c.gains.kp, "ki": c.gains.ki, "kd": c.gains.kd}
         if c.bounds != loop.bounds:
             entry["bounds"] = {"min": c.bounds.lo, "max": c.bounds.hi}
-            if c.bounds.max_step is not None:
+            if c.bounds.max_step not in (None, loop.bounds.max_step):
                 entry["bounds"]["max_step"] = c.bounds.max_step
         policies[name] = entry
     return validate_document(TargetsDocument, {"schema": 1, "policies": policies})

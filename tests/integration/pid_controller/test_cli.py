@@ -101,10 +101,17 @@ def test_schedule_stops_cleanly_on_sigterm(
         text=True,
     )
     try:
-        time.sleep(2.0)  # connected and waiting for the next boundary
-        assert proc.poll() is None
+        # Connected, signal handlers installed, waiting for the next boundary: it says
+        # so (a fixed sleep was too short on a loaded machine, killing it mid-start).
+        assert proc.stdout is not None
+        seen = ""
+        while "next step at" not in seen:
+            line = proc.stdout.readline()
+            assert line, f"schedule ended before waiting: {seen}"
+            seen += line
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=15)
+        out = seen + out
     finally:
         if proc.poll() is None:
             proc.kill()
