@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +15,8 @@ from services.local.zookeeper import ZooKeeperServer
 from services.zk import ZkStore
 from tests.bad_documents import BAD, BAD_DOCUMENTS
 
-CDCTL = shutil.which("cdctl") or str(Path(sys.executable).parent / "cdctl")
+# This venv's cdctl, never another checkout's that happens to be on PATH.
+CDCTL = str(Path(sys.executable).parent / "cdctl")
 
 
 def cdctl(

@@ -4,7 +4,6 @@ what the real blender then serves on the same candidate lists (contract section 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -25,7 +24,8 @@ from tests.conftest import TopicFactory
 from tests.integration.blender.conftest import kafka_sampler, wait_for
 from tests.unit.blender.helpers import constants_doc, serve
 
-CDCTL = shutil.which("cdctl") or str(Path(sys.executable).parent / "cdctl")
+# This venv's cdctl, never another checkout's that happens to be on PATH.
+CDCTL = str(Path(sys.executable).parent / "cdctl")
 LIMIT = 10
 
 
