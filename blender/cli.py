@@ -19,6 +19,7 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from blender.limits import Limits
 from blender.sampling import sampler_from
 from services import logs
 from services.errors import InvalidInputError
+from services.server_cli import parse_server_args
 from services.settings import BlenderSettings, load
 from services.zk import ZkStore
 
@@ -87,7 +89,17 @@ def _metrics_dir() -> tuple[Path, bool]:
     return path, False
 
 
-def main() -> None:
+HELP = """Serve POST /v1/blend: add each content type's normalization constant to
+the ranking score and re-sort, with the constants followed from ZooKeeper
+(a local cache file keeps them across a restart while ZooKeeper is down).
+
+Examples:
+  CD_BLENDER_PORT=8080 CD_ZK_HOSTS=zk:2181 blender
+  CD_BLENDER_WORKERS=2 CD_BLENDER_SAMPLE_RATE=0.01 blender"""
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parse_server_args("blender", HELP, sys.argv[1:] if argv is None else argv)
     settings = _settings()
     logs.configure(settings.log_level, json=settings.log_json)
     log.info(

@@ -15,7 +15,7 @@ from typing import Any
 
 from blender.constants_source import HistoryPoint, Snapshot, parse_timestamp
 from services import display
-from services.doc_warnings import counts_warning
+from services.doc_warnings import counts_warning, saturation_warning
 from services.documents import Diagnostic
 from services.intervals import Interval
 
@@ -35,6 +35,8 @@ def _fmt(value: Any) -> str:
         return "–"
     if isinstance(value, float):
         return display.number(value)
+    if isinstance(value, tuple):  # a reachable range of shares
+        return escape("..".join(display.share(v) for v in value))
     return escape(str(value))
 
 
@@ -102,8 +104,12 @@ def _constants(snap: Snapshot) -> str:
 
 
 _DIAG_COLUMNS = (
+    "mode",
+    "fallback",
     "target",
     "share",
+    "predicted_share",
+    "reachable",
     "impressions",
     "error",
     "p",
@@ -142,8 +148,7 @@ def _warnings(snap: Snapshot) -> str:
     if snap.doc is None:
         return ""
     items = [
-        f"<li>{escape(policy)}/{escape(t)}: saturated at the {escape(d.saturated)} bound; "
-        "the target is outside the controllable range</li>"
+        f"<li>{escape(policy)}/{escape(saturation_warning(t, d) or '')}</li>"
         for policy, types in sorted(snap.doc.diagnostics.items())
         for t, d in sorted(types.items())
         if d.saturated

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import orjson
 import typer
 
-from cdctl.context import JsonFlag, examples, with_store
+from cdctl import preview as previews
+from cdctl.context import JsonFlag, examples, say_error, with_store
 from services import tables
 from services.docstore import read_targets
-from services.documents import dump_document
-from services.errors import InvalidInputError
+from services.documents import TargetsDocument, dump_document
+from services.errors import CDError, InvalidInputError
 from services.settings import ControllerSettings, load
 from services.target_edits import (
     apply_edit,
@@ -145,7 +147,83 @@ def set_(
         for block, values in filled.items():
             print(filled_note(policy, block, values))
         tables.print_table(tables.targets_table(doc))
+        _warn_unreachable(doc, policy)
         return 0
+
+    with_store(ctx, action)
+
+
+EXIT_OUT_OF_RANGE = 1
+EXIT_BAD_INPUT = 2
+SET_PREVIEW_SECONDS = 5.0  # ``set`` has written already: its check must not hold it up long
+
+
+def _warn_unreachable(doc: TargetsDocument, policy: str) -> None:
+    """After ``set``: the preview's warning for targets out of reach (never fails the set)."""
+    try:
+        settings = load(ControllerSettings)
+        if not previews.broker_reachable(settings.kafka_bootstrap):
+            print(f"(targets not checked: no Kafka broker at {settings.kafka_bootstrap})")
+            return
+        span = previews.last_window(settings)
+        timeout = min(SET_PREVIEW_SECONDS, settings.controller_samples_timeout_seconds)
+        window = previews.read_window(settings, span, timeout)
+        problems = previews.preview(doc, policy, window, span, settings).out_of_range()
+    except CDError as exc:
+        print(f"(targets not checked against the last window's samples: {exc})")
+        return
+    for line in problems:
+        print(f"warning: {line}")
+
+
+@app.command(
+    "preview",
+    help=(
+        "Print, without writing anything, what TYPE=SHARE targets for POLICY would do on "
+        "the last full window's candidate samples: the constants they need, the predicted "
+        "share of every type, each targeted type's reachable range within the bounds, and "
+        "the cost (the drop in expected engagement of the shown slots). The policy's other "
+        "targets are kept, as 'set' would. Exit 1 when a target is outside its reachable "
+        "range, 2 on bad input."
+    ),
+    epilog=examples(
+        "cdctl targets preview default video=0.15",
+        "cdctl targets preview video_heavy video=0.08 fresh=0.1 --json",
+    ),
+)
+def preview(
+    ctx: typer.Context,
+    policy: PolicyArg,
+    assignments: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="TYPE=SHARE",
+            help="A content type and the target share to try, e.g. video=0.15.",
+            show_default=False,
+        ),
+    ],
+    json: JsonFlag = False,
+) -> None:
+    def action(store: ZkStore) -> int:
+        try:
+            settings = load(ControllerSettings)
+            doc = previews.merged_targets(
+                read_targets(store).doc, policy, parse_assignments(assignments)
+            )
+        except InvalidInputError as exc:
+            say_error(f"refused: {exc}")
+            return EXIT_BAD_INPUT
+        span = previews.last_window(settings)
+        window = previews.read_window(settings, span, settings.controller_samples_timeout_seconds)
+        result = previews.preview(doc, policy, window, span, settings)
+        problems = result.out_of_range()
+        if json:
+            print(orjson.dumps(previews.as_json(result), option=orjson.OPT_INDENT_2).decode())
+        else:
+            tables.print_table(previews.table(result))
+        for line in problems:
+            say_error(f"out of range: {line}")
+        return EXIT_OUT_OF_RANGE if problems else 0
 
     with_store(ctx, action)
 

@@ -31,6 +31,7 @@ from counter_service.state import StateDamagedError
 from counter_service.topics import TopicMismatchError
 from services import logs
 from services.errors import CDError, InvalidInputError
+from services.server_cli import parse_server_args
 from services.settings import CounterSettings, load
 
 log = logging.getLogger("counter_service")
@@ -53,8 +54,19 @@ def _exit_after(seconds: float) -> None:
     timer.start()
 
 
+HELP = """Count impressions from Kafka per experiment group, minute and content type,
+exactly once, and answer GET /v1/counts for the controller.
+
+Exit codes: 0 stopped cleanly, 1 a dependency failed, 2 bad settings or a name
+clash, 3 local state cannot be rebuilt exactly.
+
+Examples:
+  CD_COUNTER_PORT=8081 CD_KAFKA_BOOTSTRAP=kafka:9092 CD_ZK_HOSTS=zk:2181 counter-service
+  CD_COUNTER_INSTANCE=counter-2 CD_COUNTER_PORT=8082 counter-service"""
+
+
 def main(argv: list[str] | None = None) -> int:
-    del argv  # everything comes from CD_ settings
+    parse_server_args("counter-service", HELP, sys.argv[1:] if argv is None else argv)
     try:
         settings = load(CounterSettings)
     except InvalidInputError as exc:

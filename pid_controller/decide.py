@@ -22,14 +22,14 @@ from dataclasses import dataclass
 from typing import Literal
 
 from services.docstore import Read, read_paused, read_targets
-from services.documents import ConstantsDocument, TargetsDocument, dump_document
+from services.documents import ConstantsDocument, TargetsDocument, dump_document, parse_stored
 from services.errors import (
     InvalidInputError,
     StoreError,
     StoreUnavailableError,
     VersionConflictError,
 )
-from services.ledger import HistoryEntry, Ledger, history_entry, publish, read_ledger
+from services.ledger import HistoryEntry, Ledger, publish, read_ledger
 from services.retry import Retry
 from services.timebuckets import iso, parse_time
 from services.zk import Check, Create, Delete, Op, ZkStore
@@ -130,13 +130,14 @@ def resolve_lost_commit(
         attempts=100, max_delay=1.0, deadline=2 * store.timeout, retry_on=(StoreUnavailableError,)
     )
     try:
-        found = retry(lambda: history_entry(store, entry.generation))
+        node = retry(lambda: store.read(path, timeout=store.timeout))
     except StoreError as exc:
         raise OutcomeUnknownError(
             f"connection to ZooKeeper lost while writing generation {entry.generation} "
             f"({lost}); reading {path} back failed too ({exc}): it may or may not be written, "
             "see `cdctl constants history`"
         ) from exc
+    found = None if node is None else parse_stored(HistoryEntry, path, node.data)
     if found is not None and dump_document(found) == dump_document(entry):
         log.warning(
             "connection lost during the write; read back: generation %s written", entry.generation

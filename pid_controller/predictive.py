@@ -80,6 +80,7 @@ class PredictiveSettings:
     max_bias: float = 2.0
     level_noise: float = 0.005  # how far the right constant may wander in a window (log units)
     trend_noise: float = 0.01
+    trend_start: float = 0.01  # the trend's uncertainty when the filter (re)starts
     gate: float = 3.0
     spread_gain: float = 0.1
     trend_gate: float = 1.0
@@ -100,12 +101,27 @@ def samples_by_policy(
     """Fold experiment groups into policies (contract section 1), each capped uniformly.
 
     By group, not by the policy the producer stamped: a group that has just
-    become a policy is solved on its own traffic from its first window.
+    become a policy is solved on its own traffic from its first window. A
+    reader that capped a group says how many it saw (``seen``): groups folded
+    into one policy are thinned to one common sampling fraction first, so a
+    small group is not over-represented next to a capped big one.
     """
-    folded: dict[str, list[SampledRequest]] = {}
-    for group, samples in sorted(window.by_group.items()):
-        folded.setdefault(policy_for_group(group, policies), []).extend(samples)
-    return {p: model.subsample(s, cap, seed=len(s)) for p, s in folded.items()}
+    members: dict[str, list[str]] = {}
+    for group in sorted(window.by_group):
+        members.setdefault(policy_for_group(group, policies), []).append(group)
+    out = {}
+    for policy, groups in members.items():
+        kept = {g: window.by_group[g] for g in groups}
+        seen = {g: max(len(s), window.seen.get(g, 0)) for g, s in kept.items()}
+        fraction = min((len(s) / seen[g] for g, s in kept.items() if seen[g]), default=1.0)
+        folded = [
+            x
+            for g, s in kept.items()
+            for x in model.subsample(s, round(seen[g] * fraction), seed=len(s))[: len(s)]
+            if round(seen[g] * fraction) > 0
+        ]
+        out[policy] = model.subsample(folded, cap, seed=len(folded))
+    return out
 
 
 def _bias(
@@ -128,7 +144,7 @@ def _bias(
 
 
 def _restart(z: float, noise: float, spread: float, settings: PredictiveSettings) -> Filtered:
-    return (z, 0.0, noise * noise, 0.0, settings.trend_noise**2, spread)
+    return (z, 0.0, noise * noise, 0.0, settings.trend_start**2, spread)
 
 
 def _filter(
@@ -293,7 +309,13 @@ def predictive_policy_step(
             reachable=(min(1.0, low * scale), min(1.0, high * scale)),
             saturated=sol.saturated[t],
             samples=sol.samples,
-            detail={"feedforward": sol.constants[t], "bias": bias, "cost": sol.cost},
+            detail={
+                "feedforward": sol.constants[t],
+                "bias": bias,
+                "cost": sol.cost,
+                "bound_min": bounds.lo,
+                "bound_max": bounds.hi,
+            },
             rate_limited=limited[t],
         )
     return PolicyStep(steps)

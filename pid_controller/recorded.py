@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pid_controller.decide import RunResult
-from pid_controller.runner import ControllerConfig, run_once
+from pid_controller.runner import ControllerConfig, WindowNotEndedError, run_once
 from services.errors import CDError
 from services.last_run import LastRun, Outcome, record_last_run
 from services.timebuckets import iso
@@ -30,6 +30,8 @@ def run_recorded(
 
     try:
         result = run_once(store, config, clock=clock, **kwargs)
+    except WindowNotEndedError:
+        raise  # a refused command line, not a run: the last run's record stands
     except CDError as exc:
         if not kwargs.get("dry_run"):
             record("failed", str(exc))

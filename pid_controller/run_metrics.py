@@ -18,6 +18,7 @@ from typing import Literal, Protocol
 from prometheus_client import CollectorRegistry, Gauge, pushadd_to_gateway
 
 from pid_controller.decide import RunResult
+from pid_controller.runner import WindowNotEndedError
 from services.errors import CDError
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,8 @@ class RunPusher:
         started = self.clock()
         try:
             result = run()
+        except WindowNotEndedError:
+            raise  # a refused command line, not a run: nothing to report
         except CDError:
             self.report("failed", started)
             raise

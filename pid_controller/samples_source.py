@@ -4,7 +4,7 @@
 takes: it reads ``homefeed.blend-samples`` for the window ``[start, end)``
 (epoch seconds), groups the samples by experiment group into
 :class:`services.samples.WindowSamples`, skips and counts records that do not
-decode, and keeps at most ``max_per_group`` samples per group by reservoir
+decode, and keeps at most ``max_per_group`` samples per group by (order-independent) reservoir
 sampling, so memory stays bounded whatever the traffic. Anything that keeps the
 window from being read completely (topic missing, broker unreachable, the read
 not finished by the deadline) raises :class:`SamplesUnavailableError`, and the
@@ -41,8 +41,8 @@ as read when either
 
 from __future__ import annotations
 
+import heapq
 import logging
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -67,26 +67,40 @@ LOGGED_BAD_RECORDS = 5  # per read: the rest are only counted
 
 @dataclass
 class _Reservoir:
-    """Algorithm R: a uniform sample of at most ``cap`` of the items offered."""
+    """A uniform sample of at most ``cap`` of the items offered: the ``cap`` with the
+    lowest pseudo-random priority, a hash of the record's place (partition, offset).
+
+    Unlike Algorithm R this does not depend on the order items arrive in, which
+    varies with how the partitions' fetches interleave: the same window read twice
+    keeps the same samples, so a re-run of a window solves the same problem.
+    """
 
     cap: int
-    rng: random.Random
+    seed: int
     seen: int = 0
-    items: list[tuple[int, int, int, SampledRequest]] = field(default_factory=list)
+    heap: list[tuple[int, int, int, int, SampledRequest]] = field(default_factory=list)
 
-    def offer(self, item: tuple[int, int, int, SampledRequest]) -> None:
+    def offer(self, ts: int, partition: int, offset: int, sample: SampledRequest) -> None:
         self.seen += 1
-        if len(self.items) < self.cap:
-            self.items.append(item)
-            return
-        j = self.rng.randrange(self.seen)
-        if j < self.cap:
-            self.items[j] = item
+        entry = (-_priority(self.seed, partition, offset), ts, partition, offset, sample)
+        if len(self.heap) < self.cap:
+            heapq.heappush(self.heap, entry)
+        elif entry[0] > self.heap[0][0]:  # a lower priority than the highest kept
+            heapq.heapreplace(self.heap, entry)
 
     def samples(self) -> list[SampledRequest]:
-        # Sorted by (ts, partition, offset): the same window gives the same list
-        # whatever order the partitions were fetched in.
-        return [item[3] for item in sorted(self.items, key=lambda i: i[:3])]
+        return [e[4] for e in sorted(self.heap, key=lambda e: e[1:4])]  # time order
+
+
+MASK64 = (1 << 64) - 1
+
+
+def _priority(seed: int, partition: int, offset: int) -> int:
+    """splitmix64 of the record's place: uniform, and the same on every read."""
+    z = (seed * 0x9E3779B97F4A7C15 + (partition << 48) + offset) & MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
+    return z ^ (z >> 31)
 
 
 @dataclass
@@ -103,7 +117,7 @@ class _Window:
     start_ms: int
     end_ms: int
     cap: int
-    rng: random.Random
+    seed: int
     by_group: dict[str, _Reservoir] = field(default_factory=dict)
     skipped: int = 0
 
@@ -125,8 +139,8 @@ class _Window:
             return
         group = self.by_group.get(sample.experiment_group)
         if group is None:
-            group = self.by_group[sample.experiment_group] = _Reservoir(self.cap, self.rng)
-        group.offer((sample.ts_ms, msg.partition() or 0, msg.offset() or 0, sample))
+            group = self.by_group[sample.experiment_group] = _Reservoir(self.cap, self.seed)
+        group.offer(sample.ts_ms, msg.partition() or 0, msg.offset() or 0, sample)
 
     def result(self) -> WindowSamples:
         groups = sorted(self.by_group.items())
@@ -197,7 +211,7 @@ class SamplesSource:
         consumer.assign(
             [TopicPartition(self.topic, tp.partition, _or_end(tp.offset)) for tp in found]
         )
-        window = _Window(start * 1000, end * 1000, self.max_per_group, random.Random(start))
+        window = _Window(start * 1000, end * 1000, self.max_per_group, start)
         parts = {p: _Partition() for p in ids}
         stop_ms = end * 1000 + grace_ms
         while not all(p.done for p in parts.values()):

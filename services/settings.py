@@ -143,7 +143,8 @@ class ControllerSettings(CommonSettings):
     controller_mode: Literal["predictive", "pid"] = "predictive"
     controller_min_samples: int = Field(default=50, ge=1)
     controller_default_slots: int = Field(default=25, ge=1)
-    # Samples a window holds per policy (a uniform subsample beyond it): bounds memory and time.
+    # Samples a window holds per experiment group when read and per policy when
+    # solved (a uniform subsample beyond it): bounds memory and time.
     controller_sample_cap: int = Field(default=5000, ge=1)
     counter_urls: str = ""
     # Where `run` and `schedule` push their run metrics; unset: no push.

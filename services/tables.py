@@ -8,8 +8,8 @@ from rich.console import Console
 from rich.table import Table
 
 from services import display
-from services.doc_warnings import counts_warning
-from services.documents import Bounds, ConstantsDocument, TargetsDocument
+from services.doc_warnings import counts_warning, saturation_warning
+from services.documents import Bounds, ConstantsDocument, Diagnostic, TargetsDocument
 
 _fmt = display.number
 
@@ -53,16 +53,17 @@ def constants_table(doc: ConstantsDocument, now: datetime) -> Table:
     )
     if doc.rolled_back_from is not None:
         title += f", rolled back from generation {doc.rolled_back_from}"
-    warning = counts_warning(doc)
+    warnings = [w for w in (counts_warning(doc), *_saturation_warnings(doc)) if w]
     table = Table(
         title=title,
         title_justify="left",
-        caption=f"WARNING: {warning}" if warning else None,
+        caption="\n".join(f"WARNING: {w}" for w in warnings) or None,
         caption_justify="left",
         caption_style="bold yellow",
     )
-    left = ("policy", "type", "saturated", "skipped")
-    for col in ("policy", "type", "constant", "target", "share", "error", "P", "I", "D", *left[2:]):
+    left = ("policy", "type", "mode", "saturated", "skipped")
+    columns = ("constant", "target", "share", "predicted", "reachable", "error", "P", "I", "D")
+    for col in ("policy", "type", *columns, *left[2:]):
         table.add_column(col, justify="left" if col in left else "right")
     for policy, constants in sorted(doc.policies.items()):
         diags = doc.diagnostics.get(policy, {})
@@ -79,15 +80,39 @@ def constants_table(doc: ConstantsDocument, now: datetime) -> Table:
                 display.signed(u),
                 display.target(d.target if d else None),
                 display.share(d.share if d else None),
+                display.share(d.predicted_share if d else None),
+                _reachable(d),
                 _fmt(d.error if d else None),
                 _fmt(d.p if d else None),
                 _fmt(d.i if d else None),
                 _fmt(d.d if d else None),
+                _mode(d),
                 saturated,
                 skipped,
                 style=style,
             )
     return table
+
+
+def _reachable(d: Diagnostic | None) -> str:
+    if d is None or d.reachable is None:
+        return display.NONE
+    return f"{display.share(d.reachable[0])}..{display.share(d.reachable[1])}"
+
+
+def _mode(d: Diagnostic | None) -> str:
+    if d is None:
+        return ""
+    return f"pid ({d.fallback})" if d.fallback else d.mode
+
+
+def _saturation_warnings(doc: ConstantsDocument) -> list[str | None]:
+    return [
+        f"{policy}/{saturation_warning(t, d)}"
+        for policy, types in sorted(doc.diagnostics.items())
+        for t, d in sorted(types.items())
+        if d.saturated
+    ]
 
 
 def print_table(table: Table) -> None:

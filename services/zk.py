@@ -9,6 +9,7 @@ and nowhere else.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -265,11 +266,21 @@ class ZkStore:
         client_id = self.client.client_id
         return int(client_id[0]) if client_id else None
 
-    def read(self, path: str, watch: Callable[[Any], None] | None = None) -> Versioned | None:
-        """The node's bytes and version, or None when it does not exist."""
+    def read(
+        self,
+        path: str,
+        watch: Callable[[Any], None] | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> Versioned | None:
+        """The node's bytes and version, or None when it does not exist.
+
+        With ``timeout``, StoreUnavailableError once it passes: kazoo queues a
+        request made while disconnected until it reconnects, however long.
+        """
         with translated(path):
             try:
-                data, stat = self.client.get(path, watch=watch)
+                data, stat = self.client.get_async(path, watch=watch).get(timeout=timeout)
             except NoNodeError:
                 return None
         return Versioned(data or b"", stat.version, stat.ephemeralOwner)
@@ -320,8 +331,28 @@ class ZkStore:
         try:
             yield
         finally:
-            with translated(path):
+            self._release(lock, path)
+
+    def _release(self, lock: Any, path: str) -> None:
+        """Release within the session timeout, never hang: kazoo's release waits for a
+        connection without limit, and a caller must still be able to report its outcome.
+        Left running, the release completes on reconnection, or the session's expiry
+        removes the ephemeral lock node."""
+        failure: list[Exception] = []
+
+        def release() -> None:
+            try:
                 lock.release()
+            except (KazooException, KazooTimeoutError) as exc:
+                failure.append(exc)
+
+        worker = threading.Thread(target=release, name="zk-lock-release", daemon=True)
+        worker.start()
+        worker.join(self.timeout)
+        if worker.is_alive():
+            log.warning("lock %s not released in %ss (ZooKeeper unreachable?)", path, self.timeout)
+        elif failure:
+            raise _translate(failure[0], path) from failure[0]
 
     def commit(self, ops: Sequence[Op]) -> None:
         """Apply all ops or none (a ZooKeeper multi); parents must already exist."""

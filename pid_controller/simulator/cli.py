@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Literal
 
 from rich.console import Console
 from rich.progress import Progress
@@ -300,12 +301,22 @@ def _live(args: argparse.Namespace, reporter: Reporter, console: Console) -> int
             endpoints,
             on_hour=lambda _h, _n: tick(),
             replace_targets=args.replace_targets,
+            mode=_live_mode(args.controller),
         )
     write_report(result, out / "report.json")
     plot_convergence([result], out / "convergence.png")
     console.print(results_table([result]))
     console.print(f"wrote {out}/report.json and {out}/convergence.png ({result.seconds:.1f} s)")
     return 0
+
+
+def _live_mode(controller: str) -> Literal["predictive", "pid"]:
+    """``--live`` runs the services' controller, which knows predictive and pid only."""
+    if controller == "predictive":
+        return "predictive"
+    if controller in ("pid", "log"):
+        return "pid"
+    raise InvalidInputError("--controller", f"--live runs predictive or pid, not {controller}")
 
 
 def _endpoints(args: argparse.Namespace) -> Endpoints:

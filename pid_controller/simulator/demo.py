@@ -1,5 +1,9 @@
 """``make demo``: start the local stack, run ``blog-video`` live on it, show the result,
-stop everything (also on Ctrl-C or a failure). State lives under ``.local/demo``."""
+stop everything (also on Ctrl-C or a failure). State lives under ``.local/demo``.
+
+Then the predictive loop beside the PID one, in process on the same draws (the
+same seeds, requests and candidates as the live run), in one picture:
+``predictive-vs-pid.png``."""
 
 from __future__ import annotations
 
@@ -9,7 +13,12 @@ import sys
 import time
 from pathlib import Path
 
+from rich.console import Console
+
 from pid_controller.simulator import cli
+from pid_controller.simulator.engine import simulate
+from pid_controller.simulator.plot import plot_convergence
+from pid_controller.simulator.scenario import load_scenario
 from services.errors import CDError
 from services.local.stack import running_stack
 
@@ -56,12 +65,27 @@ def main() -> int:
     except CDError as exc:
         print(f"demo: {exc}", file=sys.stderr)
         return 1
-    if code == 0:
-        print(
-            f"demo: done in {time.monotonic() - started:.0f} s; "
-            f"picture: {home / 'out' / 'convergence.png'}"
-        )
-    return code
+    if code != 0:
+        return code
+    picture = compare(home / "out")
+    print(
+        f"demo: done in {time.monotonic() - started:.0f} s; pictures: "
+        f"{home / 'out' / 'convergence.png'} (live), {picture} (predictive beside PID)"
+    )
+    return 0
+
+
+def compare(out: Path) -> Path:
+    """The predictive and the PID loop on the live run's draws, in one picture."""
+    scenario = load_scenario("blog-video").model_copy(
+        update={"hours": HOURS, "requests_per_hour": REQUESTS_PER_HOUR}
+    )
+    print("demo: the same draws in process, predictive beside PID", flush=True)
+    runs = [simulate(scenario, "predictive"), simulate(scenario, "pid")]
+    Console(width=160).print(cli.results_table(runs))
+    picture = out / "predictive-vs-pid.png"
+    plot_convergence(runs, picture)
+    return picture
 
 
 if __name__ == "__main__":

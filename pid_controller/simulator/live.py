@@ -6,6 +6,14 @@ them, ``pid-controller run --at`` computes each window from the counter's
 numbers, and the loop waits until the blender serves the new generation.
 Simulated time ends at the present, so every event is inside retention.
 
+In predictive mode (the default) the controller solves on the candidate
+samples the blender published to Kafka. The blender's own sampling is random,
+so the traffic tells it which requests to sample (``"sample": true``, the
+in-process run's choice, :func:`traffic.sampled_rows`) and stamps them with the
+simulated time (``"ts"``): both runs then solve on the same candidate lists,
+and the step waits until the blender reports them delivered. A seeded sampler
+in the blender would not do: requests reach it concurrently, in no fixed order.
+
 Waiting for "counted" uses offsets, not ``complete_through``: a backfilled
 hour is older than the counter's wall-clock heartbeats, so the completeness
 mark says nothing about it, while "every partition's next offset has passed
@@ -24,7 +32,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import orjson
@@ -40,7 +48,7 @@ from pid_controller.simulator.engine import (
     run,
 )
 from pid_controller.simulator.scenario import Scenario
-from pid_controller.simulator.traffic import SimulatedTraffic, draw_chunk
+from pid_controller.simulator.traffic import SimulatedTraffic, draw_chunk, sampled_rows
 from pid_controller.step import PolicyConfig, PolicyCounts, PolicyStep, TypeState, TypeStep
 from services import kafka
 from services.docstore import read_targets, write_targets
@@ -63,6 +71,7 @@ class Endpoints:
     zk_hosts: str
     zk_root: str
     zk_auth: str | None = None
+    samples_topic: str = "homefeed.blend-samples"
     zk_timeout: float = 10.0
 
 
@@ -131,6 +140,22 @@ def blender_generation(blender_url: str) -> int | None:
         return None
     generation = doc.get("generation")
     return generation if isinstance(generation, int) else None
+
+
+def blender_samples(blender_url: str) -> tuple[float, float] | None:
+    """The blender's ``cd_blender_samples_total`` (sent, dropped), None if unreadable."""
+    try:
+        text = httpx.get(f"{blender_url}/metrics", timeout=2.0).text
+    except httpx.HTTPError:
+        return None
+    found = {}
+    for line in text.splitlines():
+        if line.startswith("cd_blender_samples_total{"):
+            labels, _, value = line.rpartition(" ")
+            found[labels.split('result="', 1)[1].split('"', 1)[0]] = float(value)
+    if "sent" not in found:
+        return None
+    return found["sent"], found.get("dropped", 0.0)
 
 
 def targets_document(configs: Mapping[str, PolicyConfig], loop: LoopSettings) -> TargetsDocument:
@@ -224,7 +249,9 @@ class LiveController:
         loop: LoopSettings,
         targets_version: int | None,
         timeout: float = 120.0,
+        samples_flagged: Callable[[], int] = lambda: 0,
     ) -> None:
+        self._samples_flagged = samples_flagged
         self._e = endpoints
         self._loop = loop
         self._targets_version = targets_version
@@ -260,10 +287,12 @@ class LiveController:
             "CD_CONTROLLER_MAX_WAIT_SECONDS": "0",
             "CD_CONTROLLER_MIN_IMPRESSIONS": str(self._min_impressions),
             **controller_env(self._loop),
-            # The live loop runs the PID until the blender's samples reach the
-            # controller through Kafka; the in-process run it is compared with
-            # runs ``--controller pid`` likewise.
-            "CD_CONTROLLER_MODE": "pid",
+            "CD_CONTROLLER_MODE": self._loop.controller,
+            # The samples the blender published for the window (see step()).
+            "CD_KAFKA_BOOTSTRAP": self._e.kafka_bootstrap,
+            "CD_SAMPLES_TOPIC": self._e.samples_topic,
+            # step() waited until the blender delivered them: none can come late.
+            "CD_CONTROLLER_SAMPLES_GRACE_SECONDS": "1",
         }
         if self._e.zk_auth:
             env["CD_ZK_AUTH"] = self._e.zk_auth
@@ -276,13 +305,14 @@ class LiveController:
     def step(
         self, counts: Mapping[str, PolicyCounts], samples: WindowSamples | None
     ) -> Mapping[str, PolicyStep]:
-        del samples  # the real controller reads its own (CD_CONTROLLER_MODE below)
+        del samples  # the real controller reads the blender's, from Kafka
         offsets = self._sink.flush()
         wait_until(
             "the counter to count the window",
             lambda: counted(self._e.counter_url, self._sink.topic, offsets),
             self._timeout,
         )
+        self._wait_for_samples()
         self._run_controller(self._next_end)
         self._next_end += self._interval
         node = self._store.read(self._store.paths.constants)
@@ -300,6 +330,24 @@ class LiveController:
 
     def constants(self) -> Constants:
         return self._constants
+
+    def _wait_for_samples(self) -> None:
+        """Every request sent with ``"sample": true`` is in the topic (or the run fails:
+        a lost sample would make the live solve differ from the in-process one)."""
+        if self._loop.controller != "predictive":
+            return
+        wanted = self._samples_flagged()
+
+        def delivered() -> tuple[float, float] | None:
+            counts = blender_samples(self._e.blender_url)
+            return counts if counts and counts[0] + counts[1] >= wanted else None
+
+        got = wait_until(f"the blender to deliver {wanted} samples", delivered, self._timeout)
+        if got[1] > 0:
+            raise CDError(
+                f"the blender dropped {got[1]:.0f} samples (is sampling turned off? "
+                "CD_BLENDER_SAMPLE_RATE and CD_BLENDER_SAMPLES_PER_SECOND must be above 0)"
+            )
 
 
 class LiveTraffic(SimulatedTraffic):
@@ -323,25 +371,35 @@ class LiveTraffic(SimulatedTraffic):
         self._base_ms = base_epoch * 1000
         self._pool = ThreadPoolExecutor(concurrency)
         self._http = httpx.Client(timeout=30.0, limits=httpx.Limits(max_connections=concurrency))
+        self.samples_flagged = 0  # requests sent with "sample": true
 
     def close(self) -> None:
         self._pool.shutdown()
         self._http.close()
 
-    def _blend(self, group: str, types: list[str], scores: list[float]) -> list[str]:
+    def _blend(
+        self, group: str, types: list[str], scores: list[float], sample: bool, ts: int
+    ) -> list[str]:
         body = {
             "experiment_group": group,
             "limit": self._s.slots,
+            # The in-process run's choice of samples, at the simulated time.
+            "sample": sample,
+            "ts": ts,
             "candidates": [
                 {"id": f"p{j}", "content_type": t, "score": sc}
                 for j, (t, sc) in enumerate(zip(types, scores, strict=True))
             ],
         }
-        response = self._http.post(
-            f"{self._e.blender_url}/v1/blend",
-            content=orjson.dumps(body),
-            headers={"content-type": "application/json"},
-        )
+        content = orjson.dumps(body)
+        url, headers = f"{self._e.blender_url}/v1/blend", {"content-type": "application/json"}
+        try:
+            response = self._http.post(url, content=content, headers=headers)
+        except httpx.RemoteProtocolError:
+            # A keep-alive connection the server closed while idle (the loop pauses
+            # between windows): the request never reached it, so sending it again
+            # neither blends nor samples it twice.
+            response = self._http.post(url, content=content, headers=headers)
         if response.status_code != 200:
             raise UpstreamError(f"blender answered {response.status_code}: {response.text[:200]}")
         return [r["content_type"] for r in response.json()["results"]]
@@ -354,15 +412,26 @@ class LiveTraffic(SimulatedTraffic):
         for chunk_no, chunk in enumerate(self.chunks(start_hour, seconds, constants)):
             group, codes, scores = draw_chunk(chunk)
             groups = [self._groups[g] for g in group]
+            sampled = set(sampled_rows(chunk).tolist())
+            self.samples_flagged += len(sampled)
+            stamps = [
+                start_ms + int(seconds * self._ms * i) // max(1, chunk.requests)
+                for i in range(chunk.requests)
+            ]
             jobs = [
                 self._pool.submit(
-                    self._blend, groups[i], [self._types[c] for c in codes[i]], scores[i].tolist()
+                    self._blend,
+                    groups[i],
+                    [self._types[c] for c in codes[i]],
+                    scores[i].tolist(),
+                    i in sampled,
+                    stamps[i],
                 )
                 for i in range(chunk.requests)
             ]
             for i, job in enumerate(jobs):
                 shown = job.result()
-                ts = start_ms + int(seconds * self._ms * i) // max(1, chunk.requests)
+                ts = stamps[i]
                 request_id = f"r{round(start_hour * 3600)}-{chunk_no}-{i}"
                 for position, type_name in enumerate(shown):
                     self._sink.send(
@@ -387,6 +456,7 @@ def simulate_live(
     on_hour: Callable[[int, int], None] | None = None,
     now: float | None = None,
     replace_targets: bool = False,
+    mode: Literal["predictive", "pid"] = "predictive",
 ) -> RunResult:
     """Run the scenario through the real stack; simulated time ends at the present.
 
@@ -412,7 +482,7 @@ def simulate_live(
         sink = EventSink(endpoints.kafka_bootstrap, endpoints.topic)
         traffic = LiveTraffic(scenario, endpoints, sink, base, hour_seconds=hour)
         try:
-            loop = LoopSettings(hours, "pid", default_gains(), default_bounds())
+            loop = LoopSettings(hours, mode, default_gains(), default_bounds())
             controller = LiveController(
                 endpoints,
                 store,
@@ -422,6 +492,7 @@ def simulate_live(
                 min_impressions_of(scenario),
                 loop,
                 claimed,
+                samples_flagged=lambda: traffic.samples_flagged,
             )
             return run(scenario, traffic, controller, loop, on_hour)
         finally:

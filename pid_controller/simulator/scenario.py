@@ -105,7 +105,7 @@ class Scenario(_Strict):
     shocks: list[Shock] = Field(default_factory=list)
     target_changes: list[TargetChange] = Field(default_factory=list)
     interval_seconds: Annotated[int, Field(ge=60, le=86_400)] = 3600
-    window_seconds: Annotated[int, Field(ge=60, le=3600, multiple_of=60)] | None = None
+    window_seconds: int | None = None
     gains: dict[Name, Gains] = Field(default_factory=dict)
     bounds: dict[Name, Bounds] = Field(default_factory=dict)
     min_impressions: Annotated[int, Field(ge=0)] | None = None
@@ -197,7 +197,12 @@ def _check_shape(s: Scenario) -> None:
         raise InvalidInputError(
             "interval_seconds", "must divide 3600 or be a multiple of 3600 (hours are 3600 s)"
         )
-    if s.window_seconds is not None and s.interval_seconds != 3600:
+    w = s.window_seconds
+    if w is not None and not (60 <= w <= 3600 and w % 60 == 0):
+        raise InvalidInputError(
+            "window_seconds", f"{w} s: must be 60 to 3600 seconds, whole minutes"
+        )
+    if w is not None and s.interval_seconds != 3600:
         raise InvalidInputError(
             "window_seconds", "set window_seconds or interval_seconds, not both"
         )

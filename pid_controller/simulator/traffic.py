@@ -133,11 +133,21 @@ def _viewed(c: Chunk, combined: IntArray, blended: FloatArray) -> IntArray:
     return viewed
 
 
+def sampled_rows(c: Chunk) -> IntArray:
+    """Which of the chunk's requests are sampled: each with probability ``sample_rate``.
+
+    ``--live`` sends the same choice to the real blender (``"sample": true``) so both
+    runs solve on the same candidate lists.
+    """
+    if c.sample_rate <= 0:
+        return np.empty(0, dtype=np.intp)
+    rng = np.random.default_rng([*c.seed, 1])
+    rows: IntArray = np.flatnonzero(rng.random(c.requests) < c.sample_rate)
+    return rows
+
+
 def _sample(c: Chunk, group: IntArray, codes: IntArray, scores: FloatArray) -> list[SampledRequest]:
     """The blender's sampling: each request with probability ``sample_rate``, raw scores."""
-    if c.sample_rate <= 0:
-        return []
-    rng = np.random.default_rng([*c.seed, 1])
     names = np.array(c.type_names, dtype=object)
     return [
         SampledRequest(
@@ -149,7 +159,7 @@ def _sample(c: Chunk, group: IntArray, codes: IntArray, scores: FloatArray) -> l
             types=tuple(names[codes[i]].tolist()),
             scores=scores[i].copy(),
         )
-        for i in np.flatnonzero(rng.random(c.requests) < c.sample_rate)
+        for i in sampled_rows(c)
     ]
 
 

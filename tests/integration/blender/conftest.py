@@ -13,9 +13,11 @@ import pytest
 
 from blender.app import create_app
 from blender.cache import ConstantsCache
-from blender.constants_source import ZkConstantsSource
+from blender.constants_source import Snapshot, ZkConstantsSource
+from blender.sampling import BlendSampler, sampler_from
 from services.documents import dump_document
 from services.local.zookeeper import ZooKeeperServer
+from services.settings import BlenderSettings, load
 from services.zk import ZkStore
 from tests.unit.blender.helpers import constants_doc, serve
 
@@ -92,3 +94,22 @@ def constants(client: httpx.Client) -> dict[str, Any]:
     assert response.status_code == 200
     body: dict[str, Any] = response.json()
     return body
+
+
+def kafka_sampler(
+    bootstrap: str,
+    topic: str,
+    rate: float,
+    snapshot: Callable[[], Snapshot],
+    stop_seconds: float = 5.0,
+) -> BlendSampler:
+    """The blender's sampler as its settings build it, to ``topic`` on ``bootstrap``."""
+    settings = load(
+        BlenderSettings,
+        kafka_bootstrap=bootstrap,
+        samples_topic=topic,
+        blender_sample_rate=rate,
+        blender_samples_per_second=10_000,
+        blender_samples_stop_seconds=stop_seconds,
+    )
+    return sampler_from(settings, snapshot)

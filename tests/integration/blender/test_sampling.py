@@ -11,27 +11,18 @@ import httpx
 
 from blender.app import create_app
 from blender.constants_source import StaticConstants
-from blender.sampling import BlendSampler, sampler_from
+from blender.sampling import BlendSampler
 from pid_controller.samples_source import SamplesSource
 from services.local.process import free_port
-from services.settings import BlenderSettings, load
 from tests.conftest import TopicFactory
-from tests.integration.blender.conftest import wait_for
+from tests.integration.blender.conftest import kafka_sampler, wait_for
 from tests.unit.blender.helpers import cand, constants_doc, serve
 
 PROVIDER = StaticConstants(constants_doc({"default": {"video": 0.5}, "control": {"video": 1.0}}))
 
 
 def sampler(bootstrap: str, topic: str, rate: float, stop_seconds: float = 5.0) -> BlendSampler:
-    settings = load(
-        BlenderSettings,
-        kafka_bootstrap=bootstrap,
-        samples_topic=topic,
-        blender_sample_rate=rate,
-        blender_samples_per_second=10_000,
-        blender_samples_stop_seconds=stop_seconds,
-    )
-    return sampler_from(settings, PROVIDER.snapshot)
+    return kafka_sampler(bootstrap, topic, rate, PROVIDER.snapshot, stop_seconds)
 
 
 def body(i: int, candidates: int = 5) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import signal
 import time
 from pathlib import Path
 
+from services.kafka import TopicSpec, ensure_topics
 from services.local.tansu import TansuBroker
 from services.local.zookeeper import ZooKeeperServer
 from tests.integration.counter_service.harness import (
@@ -27,6 +28,8 @@ def test_stop_is_bounded_with_broker_and_zookeeper_gone(tmp_path: Path) -> None:
     broker, zk = TansuBroker(tmp_path / "tansu"), ZooKeeperServer(tmp_path / "zk")
     broker.start()
     zk.start()
+    # Created, not left to the broker: a counter no longer makes Tansu auto-create it.
+    ensure_topics(broker.bootstrap, [TopicSpec("stop-test", 2)])
     deployment = Deployment(
         broker.bootstrap,
         "stop-test",

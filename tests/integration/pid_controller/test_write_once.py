@@ -14,7 +14,7 @@ import pytest
 
 from cdctl import operations as ops
 from pid_controller.counts import WindowCounts
-from pid_controller.decide import RunResult
+from pid_controller.decide import OutcomeUnknownError, RunResult
 from pid_controller.runner import ControllerConfig, Fetch, WindowNotEndedError, run_once
 from pid_controller.step import PolicyCounts
 from services import ledger
@@ -109,6 +109,23 @@ def test_a_connection_lost_during_the_write_is_resolved_by_reading_back(
     finally:
         proxy.close()
     assert read_ledger(store).generation == (1 if cut == "after" else 0)
+
+
+def test_a_write_whose_outcome_cannot_be_read_back_says_so(
+    zk: ZooKeeperServer, zk_root: str, store: ZkStore
+) -> None:
+    apply_edit(store, set_targets("default", {"video": 0.155}, {}))
+    proxy = ZkCutProxy(zk.port)
+    proxy.refuse_after_cut = True
+    through = ZkStore(proxy.hosts, zk_root, timeout=2.0).start()
+    try:
+        proxy.armed = "after"
+        with pytest.raises(OutcomeUnknownError, match="may or may not be written"):
+            run(through, counts({"control": (10_000, {"video": 2_000})}), CONFIG)
+    finally:
+        through.stop()
+        proxy.close()
+    assert read_ledger(store).generation == 1  # it was written: only the client could not know
 
 
 def test_a_window_that_has_not_ended_is_refused(store: ZkStore) -> None:

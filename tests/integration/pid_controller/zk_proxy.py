@@ -11,6 +11,7 @@ session.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import threading
@@ -50,6 +51,7 @@ class ZkCutProxy:
         self.port = free_port()
         self.armed: Cut | None = None
         self.cuts = 0
+        self.refuse_after_cut = False  # then the client cannot reconnect at all
         self._listener = socket.create_server(("127.0.0.1", self.port))
         self._stop = threading.Event()
         threading.Thread(target=self._accept, daemon=True).start()
@@ -60,6 +62,8 @@ class ZkCutProxy:
 
     def close(self) -> None:
         self._stop.set()
+        with contextlib.suppress(OSError):  # wakes a blocked accept() (Linux)
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
 
     def _accept(self) -> None:
@@ -91,6 +95,8 @@ class ZkCutProxy:
                     server.sendall(frame)
                     time.sleep(0.5)  # the server applies it (and answers into the void)
                 self.cuts += 1
+                if self.refuse_after_cut:
+                    self.close()
                 break
             server.sendall(frame)
         for sock in (client, server):

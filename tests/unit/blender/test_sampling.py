@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import numpy as np
@@ -58,7 +59,7 @@ class MemorySink:
         return len(self.queued)
 
 
-def request(group: str | None = "control", limit: int | None = 2, **extra: object) -> BlendRequest:
+def request(group: str | None = "control", limit: int | None = 2, **extra: Any) -> BlendRequest:
     body = {
         "experiment_group": group,
         "limit": limit,
@@ -177,7 +178,7 @@ def test_sampling_turned_off_ignores_the_request_flag() -> None:
     ("extra", "field"),
     [({"ts": -1}, "ts"), ({"ts": 1.5}, "ts"), ({"ts": 2**62}, "ts"), ({"sample": "yes"}, "sample")],
 )
-def test_bad_sample_fields_are_refused_naming_them(extra: dict[str, object], field: str) -> None:
+def test_bad_sample_fields_are_refused_naming_them(extra: dict[str, Any], field: str) -> None:
     with pytest.raises(InvalidInputError) as info:
         request(**extra)
     assert info.value.field == field

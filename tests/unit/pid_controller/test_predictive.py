@@ -194,3 +194,15 @@ def test_the_filter_moves_part_way_within_the_noise_and_restarts_on_a_real_step(
     assert 0.0 < level < 0.01 and trend > 0
     assert _filter(prev, 0.5, 0.01, SETTINGS, restart=False)[:2] == (0.5, 0.0)
     assert _filter(prev, 0.01, 0.01, SETTINGS, restart=True)[:2] == (0.01, 0.0)
+
+
+def test_groups_folded_into_a_policy_keep_their_proportions_when_a_reader_capped_one() -> None:
+    """A reader kept 100 of 1,000 samples of ``control`` and all 100 of ``other``:
+    folded into ``default`` they count 1,000 to 100, not 100 to 100."""
+    window = WindowSamples(
+        {"control": requests(100, seed=8), "other": requests(100, seed=9, group="other")},
+        seen={"control": 1000},
+    )
+    folded = samples_by_policy(window, {"default": CONFIG}, cap=1000)["default"]
+    groups = [s.experiment_group for s in folded]
+    assert groups.count("control") == 100 and groups.count("other") == 10

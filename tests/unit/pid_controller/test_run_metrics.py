@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from pid_controller.decide import RunResult
 from pid_controller.run_metrics import JOB, RunPusher
+from pid_controller.runner import WindowNotEndedError
 from services.errors import CDError
 
 
@@ -112,3 +113,14 @@ def test_a_failed_push_is_logged_and_the_run_goes_on(
         result = pusher(Gateway(error), 0.0, 1.0).step(lambda: RunResult("written", "ok"))
     assert result.status == "written"
     assert "not pushed to the Pushgateway http://pgw:9091" in caplog.text
+
+
+def test_a_refused_window_is_no_run_and_pushes_nothing() -> None:
+    gateway = Gateway()
+
+    def refuse() -> RunResult:
+        raise WindowNotEndedError("--at", "the window ending 19:00 has not ended")
+
+    with pytest.raises(WindowNotEndedError):
+        pusher(gateway, 0.0, 1.0).step(refuse)
+    assert gateway.pushes == []

@@ -10,6 +10,7 @@ from pid_controller.simulator import metrics
 from pid_controller.simulator.engine import ControllerName, RunResult, Series, simulate
 from pid_controller.simulator.report import event_rows, report_dict
 from pid_controller.simulator.scenario import Scenario, load_scenario, parse_scenario
+from services.errors import InvalidInputError
 from services.intervals import Interval
 
 
@@ -79,3 +80,21 @@ def test_window_seconds_keeps_the_in_process_loop_and_labels_windows() -> None:
     short = simulate(ranges(6, window_seconds=300), "pid")
     assert short.hour_seconds == 300 and report_dict(short)["hour_seconds"] == 300
     assert [s.share for s in short.series] == [s.share for s in hourly.series]
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"window_seconds": 45}, "60 to 3600 seconds"),
+        ({"window_seconds": 90}, "whole minutes"),
+        ({"window_seconds": 300, "interval_seconds": 1800}, "not both"),
+        ({"targets": {"default": {"idea": {"min": 0.3, "max": 0.2}}}}, "below max"),
+    ],
+)
+def test_bad_window_and_range_fields_are_refused_naming_them(
+    changes: dict[str, Any], problem: str
+) -> None:
+    with pytest.raises(InvalidInputError) as info:
+        ranges(2, **changes)
+    assert problem in info.value.problem
+    assert info.value.field.startswith(next(iter(changes)).split("_")[0])
