@@ -228,18 +228,20 @@ def preview(
     with_store(ctx, action)
 
 
-# The flag and the controller setting behind each gain of an override block.
-_FIELDS = {"gains": {k: (f"--{k}", f"CD_CONTROLLER_{k.upper()}") for k in ("kp", "ki", "kd")}}
+# The flag and the controller setting behind each field of an override block.
+_FIELDS = {
+    "gains": {k: (f"--{k}", f"CD_CONTROLLER_{k.upper()}") for k in ("kp", "ki", "kd")},
+    "bounds": {k: (f"--u-{k}", f"CD_CONTROLLER_U_{k.upper()}") for k in ("min", "max")},
+}
 
 
 def controller_defaults() -> dict[str, dict[str, float]]:
-    """The controller's gains as this shell's settings give them (CD_CONTROLLER_*).
-
-    Only gains: a gains block is whole (the step uses the three together), while a
-    bound left out of a bounds block follows the controller's own setting at each run.
-    """
+    """The controller's defaults as this shell's settings give them (CD_CONTROLLER_*)."""
     s = load(ControllerSettings)
-    return {"gains": {"kp": s.controller_kp, "ki": s.controller_ki, "kd": s.controller_kd}}
+    return {
+        "gains": {"kp": s.controller_kp, "ki": s.controller_ki, "kd": s.controller_kd},
+        "bounds": {"min": s.controller_u_min, "max": s.controller_u_max},
+    }
 
 
 def filled_note(policy: str, block: str, values: dict[str, float]) -> str:

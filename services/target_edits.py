@@ -82,11 +82,10 @@ def set_targets(
 ) -> Edit:
     """An edit adding or replacing ``shares`` (and gains/bounds overrides) of ``policy``.
 
-    A block in ``defaults`` (the gains: ``kp``, ``ki``, ``kd`` act together) is written
-    whole: given in part for a policy that has no such block yet, the rest comes from
-    ``defaults`` (the controller's settings), and ``filled`` receives what was filled in,
-    so the command can say so. A bounds block may stay partial (the controller's
-    settings fill it at every run).
+    An override block is written with every field ``defaults`` names (``kp``, ``ki``,
+    ``kd``; ``min``, ``max``): given in part for a policy that has no such block yet, the
+    rest comes from ``defaults`` (the controller's settings), and ``filled`` receives
+    what was filled in, so the command can say so.
     """
     check_name(policy, "POLICY")
 
