@@ -89,8 +89,9 @@ def test_a_dead_broker_neither_slows_nor_fails_a_blend() -> None:
     assert time.monotonic() - stopping < 8  # the flush on stop is bounded
     # Not one blend waited for the broker (finding it out takes seconds) ...
     assert max(dead_broker) < 1.0, max(dead_broker)
-    # ... and sampling every request costs the blend no time beyond noise.
+    # ... and sampling every request costs the blend no time beyond noise. Loose on
+    # purpose (a loaded CI machine): a blend waiting for the broker would take seconds.
     p50_base, p50_dead = statistics.median(base), statistics.median(dead_broker)
-    assert p50_dead < p50_base * 1.5 + 0.0005, (p50_base, p50_dead)
+    assert p50_dead < p50_base * 2 + 0.002, (p50_base, p50_dead)
     assert on.sent == 0 and on.dropped == 350  # every sample dropped, and counted
     assert off.sent == off.dropped == 0
