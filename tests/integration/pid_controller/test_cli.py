@@ -152,5 +152,5 @@ def test_explain_prints_shares_as_targets_show_does_and_no_negative_zero(
     assert r.returncode == 0, r.stderr
     row = next(line for line in r.stdout.splitlines() if "video" in line)
     cells = [c.strip() for c in row.split("│")[1:-1]]
-    # policy, type, constant, target, share, error, P, I, D
-    assert cells[2:9] == ["+0.0000", "6.00%", "6.00%", "0", "0", "-1e-09", "0"]
+    # policy, type, constant, target, share, predicted, reachable, error, P, I, D
+    assert cells[2:11] == ["+0.0000", "6.00%", "6.00%", "-", "-", "0", "0", "-1e-09", "0"]
