@@ -58,4 +58,4 @@ def test_api_conforms(case: schemathesis.Case[Any], client: httpx.Client) -> Non
 def test_restoring_counts_conform(
     case: schemathesis.Case[Any], restoring_client: httpx.Client
 ) -> None:
-    call_and_validate(case, str(restoring_client.base_url))
+    call_and_validate(case, str(restoring_client.base_url), restoring=True)
