@@ -153,6 +153,11 @@ class SampleSender:
         self._sink = sink_factory(self.delivered)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="blend-samples", daemon=True)
+        # A stop that gave up waiting for the thread must still see every sample the
+        # thread hands to the sink: once closed, the thread drops (and counts) instead
+        # of producing into a producer nobody flushes any more.
+        self._send_lock = threading.Lock()
+        self._closed = False
 
     def delivered(self, ok: bool) -> None:
         """Delivery report from the sink (called on this thread, inside ``poll``)."""
@@ -170,10 +175,13 @@ class SampleSender:
                 continue
             self._send(taken)
 
-    def _send(self, taken: _Taken) -> None:
+    def _send(self, taken: _Taken, *, closing: bool = False) -> None:
         try:
             record = sample_record(taken)
-            self._sink.send(record.policy.encode(), encode_sample(record), record.ts_ms)
+            with self._send_lock:
+                if self._closed and not closing:
+                    raise SampleDroppedError("the sampler has stopped")
+                self._sink.send(record.policy.encode(), encode_sample(record), record.ts_ms)
         except SampleDroppedError as exc:
             self._counts.add("dropped")
             log.debug("sample dropped: %s", exc)
@@ -188,9 +196,12 @@ class SampleSender:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
+        # Waits at most for one send the thread is making (its topic check is bounded).
+        with self._send_lock:
+            self._closed = True
         while time.monotonic() < deadline:
             try:
-                self._send(self._pending.get_nowait())
+                self._send(self._pending.get_nowait(), closing=True)
             except queue.Empty:
                 break
         self._counts.add("dropped", self._pending.qsize())

@@ -242,6 +242,26 @@ def test_stop_flushes_what_is_queued_and_counts_the_undelivered() -> None:
     assert (sampler.sent, sampler.dropped) == (0, 5)
 
 
+def test_a_sample_the_sender_still_held_when_stop_gave_up_is_counted() -> None:
+    """The thread is inside ``send`` (a topic check with the broker away) past the
+    stop's bound: that sample is flushed or dropped, never lost uncounted."""
+    sampler, sinks = make_sampler(hold=True)
+    sampler.start()
+    released = threading.Event()
+    plain_send = sinks[0].send
+
+    def slow_send(key: bytes, value: bytes, ts_ms: int) -> None:
+        released.wait(10)
+        plain_send(key, value, ts_ms)
+
+    sinks[0].send = slow_send  # type: ignore[method-assign]
+    sampler.offer(request())
+    wait_for(sampler._pending.empty)  # the thread took it
+    threading.Timer(2.5, released.set).start()  # longer than the stop's 2 s
+    sampler.stop()
+    assert (sampler.sent, sampler.dropped) == (0, 1)
+
+
 def test_a_bug_in_encoding_does_not_stop_the_sender(monkeypatch: pytest.MonkeyPatch) -> None:
     from services.samples import encode_sample as real
 
