@@ -231,17 +231,18 @@ def preview(
 # The flag and the controller setting behind each field of an override block.
 _FIELDS = {
     "gains": {k: (f"--{k}", f"CD_CONTROLLER_{k.upper()}") for k in ("kp", "ki", "kd")},
-    "bounds": {k: (f"--u-{k}", f"CD_CONTROLLER_U_{k.upper()}") for k in ("min", "max")},
 }
 
 
 def controller_defaults() -> dict[str, dict[str, float]]:
-    """The controller's defaults as this shell's settings give them (CD_CONTROLLER_*)."""
+    """The controller's gains as this shell's settings give them (CD_CONTROLLER_*).
+
+    Only gains are filled in: a gains block needs kp and ki, while each bound
+    (min, max, max_step) may be given alone and the others follow the
+    controller's settings at every run, so nothing is pinned that was not asked for.
+    """
     s = load(ControllerSettings)
-    return {
-        "gains": {"kp": s.controller_kp, "ki": s.controller_ki, "kd": s.controller_kd},
-        "bounds": {"min": s.controller_u_min, "max": s.controller_u_max},
-    }
+    return {"gains": {"kp": s.controller_kp, "ki": s.controller_ki, "kd": s.controller_kd}}
 
 
 def filled_note(policy: str, block: str, values: dict[str, float]) -> str:
