@@ -44,7 +44,7 @@ import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from pid_controller import model
+from pid_controller import model, view_depth
 from pid_controller.step import (
     Bounds,
     ErrorSpace,
@@ -84,6 +84,7 @@ class PredictiveSettings:
     gate: float = 3.0
     spread_gain: float = 0.1
     trend_gate: float = 1.0
+    depth_gain: float = 0.5
 
 
 def interval(target: float | Interval | tuple[float, float]) -> tuple[float, float]:
@@ -202,6 +203,7 @@ class _Solved:
     solution: model.Solution
     sample: model.SampleModel
     biases: dict[str, tuple[float, bool]]
+    depth: float
 
 
 def _solve(
@@ -213,7 +215,9 @@ def _solve(
     settings: PredictiveSettings,
 ) -> _Solved:
     targets = {t: interval(v) for t, v in config.targets.items()}
-    sample = model.prepare(samples, settings.default_slots, targets)
+    full = model.prepare(samples, settings.default_slots, targets)
+    depth = _depth(full, counts, previous, in_force, settings)
+    sample = view_depth.with_depth(full, depth)
     at_force = model.predicted_shares(sample, in_force)
     biases = {}
     aimed = {}
@@ -231,7 +235,29 @@ def _solve(
         aimed[t] = (_share(lo * factor), _share(hi * factor))
     start = {t: s.u for t, s in previous.items()}
     bounds = (config.bounds.lo, config.bounds.hi)
-    return _Solved(model.solve(sample, aimed, bounds, start=start), sample, biases)
+    return _Solved(model.solve(sample, aimed, bounds, start=start), sample, biases, depth)
+
+
+def _depth(
+    full: model.SampleModel,
+    counts: PolicyCounts,
+    previous: Mapping[str, TypeState],
+    in_force: Mapping[str, float],
+    settings: PredictiveSettings,
+) -> float:
+    """The seen fraction of the slots (:mod:`pid_controller.view_depth`), smoothed.
+
+    Users' depth is a habit, not a per-window event, so a window's fit only
+    moves it by ``depth_gain``; the first fit is taken whole.
+    """
+    prev = next((s.predictive for s in previous.values() if s.predictive), None)
+    current = prev.depth if prev else view_depth.FULL
+    if counts.total < max(1, settings.min_impressions):
+        return current
+    fitted = view_depth.fit(full, in_force, counts.by_type, current)
+    if prev is None or not prev.bias_seen:
+        return fitted
+    return current + settings.depth_gain * (fitted - current)
 
 
 def _noise(
@@ -296,7 +322,9 @@ def predictive_policy_step(
         low, high = model.reachable(solved.sample, published, t, (bounds.lo, bounds.hi))
         scale = math.exp(bias)
         level, trend, p_ll, p_lt, p_tt, spread = filters[t]
-        state = PredictiveState(level, trend, p_ll, p_lt, p_tt, bias, seen, iv, spread)
+        state = PredictiveState(
+            level, trend, p_ll, p_lt, p_tt, bias, seen, iv, spread, solved.depth
+        )
         steps[t] = _type_step(
             t,
             iv,
@@ -312,6 +340,7 @@ def predictive_policy_step(
             detail={
                 "feedforward": sol.constants[t],
                 "bias": bias,
+                "seen_fraction": solved.depth,
                 "cost": sol.cost,
                 "bound_min": bounds.lo,
                 "bound_max": bounds.hi,

@@ -125,6 +125,7 @@ def _predictive_state(doc: PredictiveStateDoc | None) -> PredictiveState | None:
         doc.bias_seen,
         doc.target,
         doc.spread,
+        doc.depth,
     )
 
 
@@ -146,6 +147,7 @@ def _state_doc(s: TypeState) -> TypeStateDoc:
             bias_seen=p.bias_seen,
             target=p.target,
             spread=p.spread,
+            depth=p.depth,
         ),
     )
 
@@ -212,7 +214,8 @@ def _diagnostic(s: TypeStep) -> Diagnostic:
         samples=s.samples,
         predicted_share=s.predicted_share,
         reachable=s.reachable,
-        # Superset: the solve before filtering, the model's bias, the engagement cost.
+        # Superset: the solve before filtering, the model's bias, the seen fraction of the
+        # slots (pid_controller/view_depth.py), the engagement cost.
         **dict(s.detail),
     )
 

@@ -117,6 +117,7 @@ class PredictiveState:
     bias_seen: bool = False
     target: tuple[float, float] | None = None
     spread: float = 0.0  # running mean of squared innovations (0: none yet)
+    depth: float = 1.0  # the seen fraction of the slots (pid_controller/view_depth.py)
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ class PredictiveStateDoc(OpenModel):
     bias_seen: bool = False
     target: tuple[Finite, Finite] | None = None
     spread: Finite = 0.0
+    depth: Annotated[float, Field(gt=0, le=1)] = 1.0
 
 
 class TypeStateDoc(OpenModel):
