@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.blender import constants_document, request_body, run_baseline
+from bench.blender import constants_document, request_body, run_baseline, run_on_stack
 from services.local.process import free_port, port_open
 
 REPO = Path(__file__).resolve().parent.parent
@@ -35,23 +35,10 @@ REPO = Path(__file__).resolve().parent.parent
 
 def run_blender(port: int) -> None:
     """The blender app with fixed constants (no ZooKeeper) on the blender's stack."""
-    import uvicorn
-
     from blender.app import create_app
     from blender.constants_source import StaticConstants
 
-    app = create_app(StaticConstants(constants_document()))
-    uvicorn.run(
-        app,
-        host="127.0.0.1",
-        port=port,
-        loop="uvloop",
-        http="httptools",
-        ws="none",
-        access_log=False,
-        log_level="warning",
-        log_config=None,
-    )
+    run_on_stack(create_app(StaticConstants(constants_document())), port)
 
 
 class Counted:
