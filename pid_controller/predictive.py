@@ -44,7 +44,7 @@ import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from pid_controller import model, view_depth
+from pid_controller import model, regimes, view_depth
 from pid_controller.step import (
     Bounds,
     ErrorSpace,
@@ -148,6 +148,26 @@ def _restart(z: float, noise: float, spread: float, settings: PredictiveSettings
     return (z, 0.0, noise * noise, 0.0, settings.trend_start**2, spread)
 
 
+def _predicted(
+    prev: PredictiveState | None, noise: float, settings: PredictiveSettings
+) -> tuple[float, float, float, float, float, float] | None:
+    """The level-and-trend forecast before the solve: (level, trend, p_ll, p_lt, p_tt, r),
+    None when the filter has nothing to forecast from."""
+    if prev is None or prev.level is None:
+        return None
+    p_ll = prev.p_ll + 2 * prev.p_lt + prev.p_tt + settings.level_noise**2
+    p_lt = prev.p_lt + prev.p_tt
+    p_tt = prev.p_tt + settings.trend_noise**2
+    r = max(noise * noise, prev.spread - p_ll)
+    return (prev.level + prev.trend, prev.trend, p_ll, p_lt, p_tt, r)
+
+
+def _jumped(z: float, forecast: tuple[float, float, float, float, float, float]) -> float:
+    """The innovation squared over its variance (gated against ``gate``)."""
+    level, _, p_ll, _, _, r = forecast
+    return (z - level) ** 2 / (p_ll + r)
+
+
 def _filter(
     prev: PredictiveState | None,
     z: float,
@@ -164,17 +184,12 @@ def _filter(
     and the filter trusts a solve no more than it says.
     """
     spread = prev.spread if prev else 0.0
-    if prev is None or prev.level is None or restart:
+    forecast = _predicted(prev, noise, settings)
+    if forecast is None or restart or _jumped(z, forecast) > settings.gate**2:
         return _restart(z, noise, spread, settings)
-    level, trend = prev.level + prev.trend, prev.trend
-    p_ll = prev.p_ll + 2 * prev.p_lt + prev.p_tt + settings.level_noise**2
-    p_lt = prev.p_lt + prev.p_tt
-    p_tt = prev.p_tt + settings.trend_noise**2
-    r = max(noise * noise, spread - p_ll)
+    level, trend, p_ll, p_lt, p_tt, r = forecast
     s = p_ll + r
     innovation = z - level
-    if innovation * innovation > settings.gate**2 * s:
-        return _restart(z, noise, spread, settings)
     seen = innovation * innovation
     spread = seen if spread <= 0 else spread + settings.spread_gain * (seen - spread)
     k_l, k_t = p_ll / s, p_lt / s
@@ -186,6 +201,24 @@ def _filter(
         p_tt - k_t * p_lt,
         spread,
     )
+
+
+def _flat(
+    prev: PredictiveState | None,
+    z: float,
+    noise: float,
+    settings: PredictiveSettings,
+    restart: bool,
+) -> regimes.Flat:
+    """The flat forecast beside the filter, weighed against it (:mod:`pid_controller.regimes`)."""
+    weight = prev.flat_weight if prev else regimes.PRIOR
+    forecast = _predicted(prev, noise, settings)
+    if prev is None or prev.flat is None or forecast is None:
+        return regimes.Flat(z, noise * noise, weight)
+    jumped = restart or _jumped(z, forecast) > settings.gate**2
+    drifting = (forecast[0], forecast[2] + forecast[5])
+    old = regimes.Flat(prev.flat, prev.flat_var, weight)
+    return regimes.update(old, z, forecast[5], drifting, jumped)
 
 
 def _significant(trend: float, variance: float, settings: PredictiveSettings) -> float:
@@ -302,14 +335,18 @@ def predictive_policy_step(
     published: dict[str, float] = {}
     limited: dict[str, bool] = {}
     filters: dict[str, Filtered] = {}
+    flats: dict[str, regimes.Flat] = {}
     for t in targets:
         prev = previous.get(t)
         z = sol.constants[t]
         restart = retarget or sol.saturated[t] is not None
         noise = _noise(sol, t, counts, settings)
-        f = _filter(prev.predictive if prev else None, z, noise, settings, restart)
+        state = prev.predictive if prev else None
+        f = _filter(state, z, noise, settings, restart)
+        flats[t] = _flat(state, z, noise, settings, restart)
         filters[t] = f
-        wanted = bounds.clamp(f[0] + _significant(f[1], f[4], settings))
+        drifting = f[0] + _significant(f[1], f[4], settings)
+        wanted = bounds.clamp(regimes.mix(flats[t], drifting))
         # The rate limit (section 11) holds here too; the filter keeps tracking the
         # solve, so a limited constant walks on toward it in the next windows.
         u, limited[t] = limit_step(prev.u if prev else 0.0, wanted, bounds.max_step)
@@ -322,8 +359,21 @@ def predictive_policy_step(
         low, high = model.reachable(solved.sample, published, t, (bounds.lo, bounds.hi))
         scale = math.exp(bias)
         level, trend, p_ll, p_lt, p_tt, spread = filters[t]
+        flat = flats[t]
         state = PredictiveState(
-            level, trend, p_ll, p_lt, p_tt, bias, seen, iv, spread, solved.depth
+            level,
+            trend,
+            p_ll,
+            p_lt,
+            p_tt,
+            bias,
+            seen,
+            iv,
+            spread,
+            solved.depth,
+            flat.level,
+            flat.variance,
+            flat.weight,
         )
         steps[t] = _type_step(
             t,
@@ -341,6 +391,7 @@ def predictive_policy_step(
                 "feedforward": sol.constants[t],
                 "bias": bias,
                 "seen_fraction": solved.depth,
+                "flat_weight": flats[t].weight,
                 "cost": sol.cost,
                 "bound_min": bounds.lo,
                 "bound_max": bounds.hi,
@@ -420,7 +471,7 @@ def pid_fallback(
     out = {}
     for t, ts in step.types.items():
         prev = previous.get(t)
-        kept = replace(prev.predictive, level=None) if prev and prev.predictive else None
+        kept = replace(prev.predictive, level=None, flat=None) if prev and prev.predictive else None
         out[t] = replace(
             ts,
             state=replace(ts.state, predictive=kept),

@@ -126,6 +126,9 @@ def _predictive_state(doc: PredictiveStateDoc | None) -> PredictiveState | None:
         doc.target,
         doc.spread,
         doc.depth,
+        doc.flat,
+        doc.flat_var,
+        doc.flat_weight,
     )
 
 
@@ -148,6 +151,9 @@ def _state_doc(s: TypeState) -> TypeStateDoc:
             target=p.target,
             spread=p.spread,
             depth=p.depth,
+            flat=p.flat,
+            flat_var=p.flat_var,
+            flat_weight=p.flat_weight,
         ),
     )
 

@@ -126,10 +126,12 @@ def test_the_first_step_lands_when_users_see_half_the_slots() -> None:
 
 
 def test_the_fitted_depth_survives_the_controllers_state_document() -> None:
-    """Users' depth is learned once; a restart must not forget it and overshoot again."""
-    state = TypeState(0.0, None, -0.5, PredictiveState(level=-0.5, bias_seen=True, depth=0.45))
+    """Users' depth and the constant's regime are learned over windows; a restart of the
+    controller must not forget them."""
+    learned = PredictiveState(level=-0.5, bias_seen=True, depth=0.45, flat=-0.49, flat_weight=0.9)
+    state = TypeState(0.0, None, -0.5, learned)
     doc = ControllerStateDocument.model_validate(
         {"policies": {"default": {"video": _state_doc(state).model_dump()}}}
     )
     kept = previous_states(doc)["default"]["video"].predictive
-    assert kept is not None and kept.depth == 0.45
+    assert kept == learned
