@@ -62,7 +62,7 @@ def rank(blended: FloatArray, limit: int | None = None) -> IntArray:
     """Indices of a 1-D array by descending value; ties keep input order."""
     # Negating keeps equal values equal, so a stable ascending sort of -x is a
     # stable descending sort of x.
-    order = np.argsort(-blended, kind="stable")
+    order: IntArray = (-blended).argsort(kind="stable")  # the method skips np.argsort's wrapper
     return order if limit is None else order[:limit]
 
 
@@ -119,7 +119,7 @@ def _rank_unless_tied(blended: FloatArray, limit: int | None) -> IntArray:
     decides.
     """
     negated = -blended
-    order = np.argsort(negated)
+    order: IntArray = negated.argsort()
     ranked = negated[order]
     if (ranked[1:] == ranked[:-1]).any():
         return rank(blended, limit)
