@@ -18,19 +18,8 @@ measures the model's error alone: the lag of the constants (a score that
 drifts through the day) does not leak into it. The first measurement is
 taken whole; later ones with gain ``bias_gain``.
 
-Noise defence. A solve on a few hundred requests is noisy (a narrow score
-spread or a small policy makes the constant jump by the sampling noise of the
-share divided by its slope), and that noise would go straight to the
-constants. Pooling samples across windows would blur exactly the changes the
-solve exists to catch, so instead the solved constant is filtered: a Kalman
-filter with a level and a trend (the right constant drifts smoothly through
-the day, so the constant published for the next window is the level plus one
-window of trend). Its measurement noise is not a tuning knob but the model's
-own estimate of the solve's standard error (``Solution.u_std``): a big sample
-moves the constant almost fully, a small one only partly. A change the noise
-cannot explain (an innovation beyond ``gate`` standard deviations: a
-ranking-model change, a new target, a saturated solve) restarts the filter on
-the new solve, so a real step is taken in one window.
+Noise defence: :mod:`pid_controller.constant_filter` filters the solved
+constant, and :mod:`pid_controller.regimes` weighs a flat forecast against it.
 
 Fallback. A policy without usable samples (no source, an unreadable topic,
 fewer than ``min_samples``) takes the PID step for that window and says why
@@ -45,6 +34,8 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from pid_controller import model, regimes, view_depth
+from pid_controller.constant_filter import Filtered, filtered, flat_forecast, significant
+from pid_controller.law_settings import PredictiveSettings
 from pid_controller.step import (
     Bounds,
     ErrorSpace,
@@ -65,26 +56,6 @@ NO_SOURCE = "no_samples_source"
 UNAVAILABLE = "samples_unavailable"
 TOO_FEW_SAMPLES = "too_few_samples"
 SHARE_FLOOR = 1e-6
-Filtered = tuple[float, float, float, float, float, float]
-
-
-@dataclass(frozen=True)
-class PredictiveSettings:
-    """The law's knobs; defaults chosen with ``cd-simulate`` over the shipped scenarios."""
-
-    min_samples: int = 50
-    default_slots: int = 25
-    sample_cap: int = 5000
-    min_impressions: int = 1000
-    bias_gain: float = 1.0
-    max_bias: float = 2.0
-    level_noise: float = 0.005  # how far the right constant may wander in a window (log units)
-    trend_noise: float = 0.01
-    trend_start: float = 0.01  # the trend's uncertainty when the filter (re)starts
-    gate: float = 3.0
-    spread_gain: float = 0.1
-    trend_gate: float = 1.0
-    depth_gain: float = 0.5
 
 
 def interval(target: float | Interval | tuple[float, float]) -> tuple[float, float]:
@@ -142,93 +113,6 @@ def _bias(
     if not seen:
         return observed, True
     return bias + settings.bias_gain * (observed - bias), True
-
-
-def _restart(z: float, noise: float, spread: float, settings: PredictiveSettings) -> Filtered:
-    return (z, 0.0, noise * noise, 0.0, settings.trend_start**2, spread)
-
-
-def _predicted(
-    prev: PredictiveState | None, noise: float, settings: PredictiveSettings
-) -> tuple[float, float, float, float, float, float] | None:
-    """The level-and-trend forecast before the solve: (level, trend, p_ll, p_lt, p_tt, r),
-    None when the filter has nothing to forecast from."""
-    if prev is None or prev.level is None:
-        return None
-    p_ll = prev.p_ll + 2 * prev.p_lt + prev.p_tt + settings.level_noise**2
-    p_lt = prev.p_lt + prev.p_tt
-    p_tt = prev.p_tt + settings.trend_noise**2
-    r = max(noise * noise, prev.spread - p_ll)
-    return (prev.level + prev.trend, prev.trend, p_ll, p_lt, p_tt, r)
-
-
-def _jumped(z: float, forecast: tuple[float, float, float, float, float, float]) -> float:
-    """The innovation squared over its variance (gated against ``gate``)."""
-    level, _, p_ll, _, _, r = forecast
-    return (z - level) ** 2 / (p_ll + r)
-
-
-def _filter(
-    prev: PredictiveState | None,
-    z: float,
-    noise: float,
-    settings: PredictiveSettings,
-    restart: bool,
-) -> Filtered:
-    """(level, trend, p_ll, p_lt, p_tt, spread) after the solve ``z`` with standard error
-    ``noise``.
-
-    ``noise`` is the model's estimate; what the model cannot see (users who
-    stop scrolling at random depths) makes the solves scatter more. The
-    running mean of squared innovations (``spread``) measures that scatter,
-    and the filter trusts a solve no more than it says.
-    """
-    spread = prev.spread if prev else 0.0
-    forecast = _predicted(prev, noise, settings)
-    if forecast is None or restart or _jumped(z, forecast) > settings.gate**2:
-        return _restart(z, noise, spread, settings)
-    level, trend, p_ll, p_lt, p_tt, r = forecast
-    s = p_ll + r
-    innovation = z - level
-    seen = innovation * innovation
-    spread = seen if spread <= 0 else spread + settings.spread_gain * (seen - spread)
-    k_l, k_t = p_ll / s, p_lt / s
-    return (
-        level + k_l * innovation,
-        trend + k_t * innovation,
-        (1 - k_l) * p_ll,
-        (1 - k_l) * p_lt,
-        p_tt - k_t * p_lt,
-        spread,
-    )
-
-
-def _flat(
-    prev: PredictiveState | None,
-    z: float,
-    noise: float,
-    settings: PredictiveSettings,
-    restart: bool,
-) -> regimes.Flat:
-    """The flat forecast beside the filter, weighed against it (:mod:`pid_controller.regimes`)."""
-    weight = prev.flat_weight if prev else regimes.PRIOR
-    forecast = _predicted(prev, noise, settings)
-    if prev is None or prev.flat is None or forecast is None:
-        return regimes.Flat(z, noise * noise, weight)
-    jumped = restart or _jumped(z, forecast) > settings.gate**2
-    drifting = (forecast[0], forecast[2] + forecast[5])
-    old = regimes.Flat(prev.flat, prev.flat_var, weight)
-    return regimes.update(old, z, forecast[5], drifting, jumped)
-
-
-def _significant(trend: float, variance: float, settings: PredictiveSettings) -> float:
-    """The trend, shrunk by how little it stands out of its own noise: a flat
-    constant's trend estimate is noise, and extrapolating it would only add
-    that noise, while a daily swing's trend is many times its noise."""
-    square = trend * trend
-    if square <= 0:
-        return 0.0
-    return trend * square / (square + settings.trend_gate**2 * variance)
 
 
 @dataclass(frozen=True)
@@ -342,10 +226,10 @@ def predictive_policy_step(
         restart = retarget or sol.saturated[t] is not None
         noise = _noise(sol, t, counts, settings)
         state = prev.predictive if prev else None
-        f = _filter(state, z, noise, settings, restart)
-        flats[t] = _flat(state, z, noise, settings, restart)
+        f = filtered(state, z, noise, settings, restart)
+        flats[t] = flat_forecast(state, z, noise, settings, restart)
         filters[t] = f
-        drifting = f[0] + _significant(f[1], f[4], settings)
+        drifting = f[0] + significant(f[1], f[4], settings)
         wanted = bounds.clamp(regimes.mix(flats[t], drifting))
         # The rate limit (section 11) holds here too; the filter keeps tracking the
         # solve, so a limited constant walks on toward it in the next windows.

@@ -1,6 +1,6 @@
 """Is the right constant drifting or standing still? Two forecasts, weighed. Pure.
 
-The law's filter (:func:`pid_controller.predictive._filter`) follows a level
+The law's filter (:func:`pid_controller.constant_filter.filtered`) follows a level
 and a trend, so a daily score swing is tracked without lag. The price is paid
 where nothing drifts: a trend that may change every window makes the
 forecast uncertain, so the filter trusts each noisy solve almost whole, and

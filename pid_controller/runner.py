@@ -25,10 +25,10 @@ from typing import Literal
 
 from pid_controller.counts import WindowCounts, fetch_window, registered_counters
 from pid_controller.decide import RunResult, decide_write, read_policies
+from pid_controller.law_settings import PredictiveSettings
 from pid_controller.predictive import (
     NO_SOURCE,
     UNAVAILABLE,
-    PredictiveSettings,
     predictive_control_step,
     samples_by_policy,
 )

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from pid_controller import regimes
-from pid_controller.predictive import PredictiveSettings, _filter, _flat, _significant
+from pid_controller.constant_filter import filtered, flat_forecast, significant
+from pid_controller.law_settings import PredictiveSettings
 from pid_controller.step import PredictiveState
 
 SETTINGS = PredictiveSettings()
@@ -17,9 +18,9 @@ def run(solves: list[float]) -> tuple[list[float], list[float], list[float]]:
     state: PredictiveState | None = None
     mixed, drifting, weights = [], [], []
     for z in solves:
-        f = _filter(state, z, NOISE, SETTINGS, restart=False)
-        flat = _flat(state, z, NOISE, SETTINGS, restart=False)
-        alone = f[0] + _significant(f[1], f[4], SETTINGS)
+        f = filtered(state, z, NOISE, SETTINGS, restart=False)
+        flat = flat_forecast(state, z, NOISE, SETTINGS, restart=False)
+        alone = f[0] + significant(f[1], f[4], SETTINGS)
         mixed.append(regimes.mix(flat, alone))
         drifting.append(alone)
         weights.append(flat.weight)

@@ -9,7 +9,8 @@ import pytest
 
 from blender.blend import apply_constants, offsets_for, select_top
 from pid_controller import model, view_depth
-from pid_controller.predictive import PredictiveSettings, predictive_control_step
+from pid_controller.law_settings import PredictiveSettings
+from pid_controller.predictive import predictive_control_step
 from pid_controller.runner import _state_doc, previous_states
 from pid_controller.step import (
     Bounds,
