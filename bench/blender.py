@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
+from starlette.types import ASGIApp
 
 # Runs as ``python bench/blender.py`` too, where the repository is not on the path.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -79,10 +80,15 @@ def request_body(n: int, rng: random.Random, limit: int | None) -> bytes:
 
 def run_baseline(port: int) -> None:
     """The baseline app on the blender's stack (see :mod:`blender.cli`)."""
+    run_on_stack("bench.baseline:app", port)
+
+
+def run_on_stack(app: str | ASGIApp, port: int) -> None:
+    """Serve ``app`` on loopback as the blender serves (see :mod:`blender.cli`)."""
     import uvicorn
 
     uvicorn.run(
-        "bench.baseline:app",
+        app,
         host="127.0.0.1",
         port=port,
         loop="uvloop",

@@ -66,13 +66,14 @@ def hook_cost(n: int, repeat: int = 2000) -> str:
     """The sampling call's own cost on the blend path, in process (no network, no noise
     from a shared machine's HTTP load): per unsampled and per sampled request, against
     parsing and blending the same request."""
+    from blender.app import create_app
     from blender.constants_source import StaticConstants
     from blender.request import parse_blend_request
-    from blender.response import blend_response
     from blender.sampling import BlendSampler
 
     body = request_body(n, random.Random(7), 50)
-    provider = StaticConstants(constants_document())
+    endpoint = create_app(StaticConstants(constants_document())).blend_endpoint
+    assert endpoint is not None
     parsed = parse_blend_request(body, max_candidates=10_000, default_space="log")
 
     def per_call(action: object, times: int = repeat // 5) -> float:
@@ -86,12 +87,7 @@ def hook_cost(n: int, repeat: int = 2000) -> str:
             runs.append((time.perf_counter() - started) / times * 1e6)
         return min(runs)
 
-    blend_us = per_call(
-        lambda: blend_response(
-            parse_blend_request(body, max_candidates=10_000, default_space="log"),
-            provider.snapshot(),
-        )
-    )
+    blend_us = per_call(lambda: endpoint.process(body))
     common = {"sink_factory": None, "policy_of": lambda g: "default", "queue_size": repeat}
     never = BlendSampler(rate=1e-9, per_second=1e9, **common)  # type: ignore[arg-type]
     never.enabled = True  # no sink: nothing is sent, only the call is timed
@@ -101,5 +97,5 @@ def hook_cost(n: int, repeat: int = 2000) -> str:
     take_us = per_call(lambda: always.offer(parsed))
     return (
         f"sampling call at {n} candidates: {skip_us:.2f} us unsampled, {take_us:.2f} us sampled "
-        f"(copy + queue), against {blend_us:.0f} us to parse and blend"
+        f"(copy + queue), against {blend_us:.0f} us to parse, blend and encode"
     )

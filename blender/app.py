@@ -60,7 +60,7 @@ def create_app(
     clock: Callable[[], float] = time.time,
     sampler: BlendSampler | None = None,
     metrics_dir: Path | None = None,
-) -> FastAPI:
+) -> BlenderAPI:
     """A blender app; its lifespan starts and stops ``provider`` (ZooKeeper session)
     and ``sampler`` (candidate samples to Kafka, flushed with a bound on stop).
 

@@ -20,6 +20,7 @@ from blender.blend import ScoreSpace
 from blender.constants_source import ConstantsProvider
 from blender.limits import Limits
 from blender.metrics import BlenderMetrics
+from blender.plan import Plans
 from blender.request import BlendRequest, parse_blend_request
 from blender.response import blend_response, encode_response
 from blender.sampling import BlendSampler
@@ -79,19 +80,24 @@ class BlendEndpoint:
         metrics: BlenderMetrics,
         sampler: BlendSampler | None = None,
     ) -> None:
-        self._provider = provider
-        self._limits = limits
+        self._plans = Plans(provider.snapshot)
+        self._max_candidates = limits.max_candidates
+        self._max_body = limits.max_body_bytes
         self._space = score_space
         self._metrics = metrics
         self._sample = sampler.offer if sampler is not None else _no_sampling
 
     def process(self, body: bytes) -> tuple[int, bytes]:
         """Parse, blend, encode: the 200 or the 422 naming the field, as status and body."""
+        plans = self._plans.current()  # one snapshot for the whole request
         try:
             parsed = parse_blend_request(
-                body, max_candidates=self._limits.max_candidates, default_space=self._space
+                body,
+                max_candidates=self._max_candidates,
+                default_space=self._space,
+                types=plans.blend,
             )
-            body = encode_response(blend_response(parsed, self._provider.snapshot()))
+            body = encode_response(blend_response(parsed, plans.plan(parsed.group, parsed.space)))
             self._sample(parsed)  # at most a queue put: the sampler never waits or raises
             return 200, body
         except InvalidInputError as exc:
@@ -104,7 +110,7 @@ class BlendEndpoint:
         code = 499  # until answered: the client closed the connection mid-body
         try:
             try:
-                body = await _read_body(scope, receive, self._limits.max_body_bytes)
+                body = await _read_body(scope, receive, self._max_body)
             except BodyTooLargeError as exc:
                 code, content, timing = 413, error_body("body", str(exc)), b""
             else:
@@ -137,7 +143,7 @@ class BlendEndpoint:
     async def handle(self, request: Request) -> Response:
         """The same logic through FastAPI, for the declared (documented) route."""
         try:
-            body = await _read_body(request.scope, request.receive, self._limits.max_body_bytes)
+            body = await _read_body(request.scope, request.receive, self._max_body)
         except BodyTooLargeError as exc:
             code, content = 413, error_body("body", str(exc))
         else:

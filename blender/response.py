@@ -1,8 +1,8 @@
 """Turning a validated request and a constants snapshot into the blend response.
 
 The math lives in :mod:`blender.blend` (shared with the simulator so both rank
-identically); this module only gathers the request's columns for it and
-lays the ranked candidates out in the contract's response shape.
+identically) and :mod:`blender.plan` (the blend with the snapshot's constants);
+this module ranks and lays the ranked candidates out in the contract's shape.
 
 The body is encoded from msgspec structs: building and encoding them costs
 about two thirds of dicts through orjson (profiled), and at large candidate
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import msgspec
 
-from blender.blend import blend_and_rank
-from blender.constants_source import Snapshot
+from blender.blend import rank_blended
+from blender.plan import Plan
 from blender.request import BlendRequest
 
 
@@ -42,26 +42,24 @@ class BlendResponse(msgspec.Struct, gc=False):
 _ENCODER = msgspec.json.Encoder()
 
 
-def blend_response(request: BlendRequest, snapshot: Snapshot) -> BlendResponse:
+def blend_response(request: BlendRequest, plan: Plan) -> BlendResponse:
     """The 200 body: policy, generation and results best first, cut to the limit."""
-    policy = snapshot.policy_for(request.group)
-    constants = snapshot.constants_for(policy)
-    offsets = {name: float(constants.get(name, 0.0)) for name in request.type_names}
-    order, values = blend_and_rank(
-        request.score_list, request.types, offsets, request.space, request.limit
-    )
-    ranked = map(request.candidates.__getitem__, order)
+    blended = request.blended
+    if blended is None:  # parsed with the plain type check
+        blended = plan.blend(request)
+    order = rank_blended(blended, request.limit)
+    cs = request.candidates
     results: list[Result] | list[ExplainedResult]
     if request.explain:
         results = [
-            ExplainedResult(c.id, c.content_type, c.score, v, offsets[c.content_type])
-            for c, v in zip(ranked, values, strict=True)
+            ExplainedResult(
+                (c := cs[i]).id, c.content_type, c.score, blended[i], plan.constant(c.content_type)
+            )
+            for i in order
         ]
     else:
-        results = [
-            Result(c.id, c.content_type, c.score, v) for c, v in zip(ranked, values, strict=True)
-        ]
-    return BlendResponse(policy, snapshot.generation, results)
+        results = [Result((c := cs[i]).id, c.content_type, c.score, blended[i]) for i in order]
+    return BlendResponse(plan.policy, plan.generation, results)
 
 
 def encode_response(response: BlendResponse) -> bytes:

@@ -23,7 +23,7 @@ from types import FrameType
 import orjson
 
 from pid_controller.decide import OutcomeUnknownError, RunResult
-from pid_controller.predictive import PredictiveSettings
+from pid_controller.law_settings import PredictiveSettings
 from pid_controller.recorded import run_recorded
 from pid_controller.run_metrics import RunPusher
 from pid_controller.runner import ControllerConfig, Samples, WindowNotEndedError

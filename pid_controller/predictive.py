@@ -18,19 +18,8 @@ measures the model's error alone: the lag of the constants (a score that
 drifts through the day) does not leak into it. The first measurement is
 taken whole; later ones with gain ``bias_gain``.
 
-Noise defence. A solve on a few hundred requests is noisy (a narrow score
-spread or a small policy makes the constant jump by the sampling noise of the
-share divided by its slope), and that noise would go straight to the
-constants. Pooling samples across windows would blur exactly the changes the
-solve exists to catch, so instead the solved constant is filtered: a Kalman
-filter with a level and a trend (the right constant drifts smoothly through
-the day, so the constant published for the next window is the level plus one
-window of trend). Its measurement noise is not a tuning knob but the model's
-own estimate of the solve's standard error (``Solution.u_std``): a big sample
-moves the constant almost fully, a small one only partly. A change the noise
-cannot explain (an innovation beyond ``gate`` standard deviations: a
-ranking-model change, a new target, a saturated solve) restarts the filter on
-the new solve, so a real step is taken in one window.
+Noise defence: :mod:`pid_controller.constant_filter` filters the solved
+constant, and :mod:`pid_controller.regimes` weighs a flat forecast against it.
 
 Fallback. A policy without usable samples (no source, an unreadable topic,
 fewer than ``min_samples``) takes the PID step for that window and says why
@@ -44,7 +33,9 @@ import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from pid_controller import model
+from pid_controller import model, regimes, view_depth
+from pid_controller.constant_filter import Filtered, filtered, flat_forecast, significant
+from pid_controller.law_settings import PredictiveSettings
 from pid_controller.step import (
     Bounds,
     ErrorSpace,
@@ -65,25 +56,6 @@ NO_SOURCE = "no_samples_source"
 UNAVAILABLE = "samples_unavailable"
 TOO_FEW_SAMPLES = "too_few_samples"
 SHARE_FLOOR = 1e-6
-Filtered = tuple[float, float, float, float, float, float]
-
-
-@dataclass(frozen=True)
-class PredictiveSettings:
-    """The law's knobs; defaults chosen with ``cd-simulate`` over the shipped scenarios."""
-
-    min_samples: int = 50
-    default_slots: int = 25
-    sample_cap: int = 5000
-    min_impressions: int = 1000
-    bias_gain: float = 1.0
-    max_bias: float = 2.0
-    level_noise: float = 0.005  # how far the right constant may wander in a window (log units)
-    trend_noise: float = 0.01
-    trend_start: float = 0.01  # the trend's uncertainty when the filter (re)starts
-    gate: float = 3.0
-    spread_gain: float = 0.1
-    trend_gate: float = 1.0
 
 
 def interval(target: float | Interval | tuple[float, float]) -> tuple[float, float]:
@@ -143,65 +115,12 @@ def _bias(
     return bias + settings.bias_gain * (observed - bias), True
 
 
-def _restart(z: float, noise: float, spread: float, settings: PredictiveSettings) -> Filtered:
-    return (z, 0.0, noise * noise, 0.0, settings.trend_start**2, spread)
-
-
-def _filter(
-    prev: PredictiveState | None,
-    z: float,
-    noise: float,
-    settings: PredictiveSettings,
-    restart: bool,
-) -> Filtered:
-    """(level, trend, p_ll, p_lt, p_tt, spread) after the solve ``z`` with standard error
-    ``noise``.
-
-    ``noise`` is the model's estimate; what the model cannot see (users who
-    stop scrolling at random depths) makes the solves scatter more. The
-    running mean of squared innovations (``spread``) measures that scatter,
-    and the filter trusts a solve no more than it says.
-    """
-    spread = prev.spread if prev else 0.0
-    if prev is None or prev.level is None or restart:
-        return _restart(z, noise, spread, settings)
-    level, trend = prev.level + prev.trend, prev.trend
-    p_ll = prev.p_ll + 2 * prev.p_lt + prev.p_tt + settings.level_noise**2
-    p_lt = prev.p_lt + prev.p_tt
-    p_tt = prev.p_tt + settings.trend_noise**2
-    r = max(noise * noise, spread - p_ll)
-    s = p_ll + r
-    innovation = z - level
-    if innovation * innovation > settings.gate**2 * s:
-        return _restart(z, noise, spread, settings)
-    seen = innovation * innovation
-    spread = seen if spread <= 0 else spread + settings.spread_gain * (seen - spread)
-    k_l, k_t = p_ll / s, p_lt / s
-    return (
-        level + k_l * innovation,
-        trend + k_t * innovation,
-        (1 - k_l) * p_ll,
-        (1 - k_l) * p_lt,
-        p_tt - k_t * p_lt,
-        spread,
-    )
-
-
-def _significant(trend: float, variance: float, settings: PredictiveSettings) -> float:
-    """The trend, shrunk by how little it stands out of its own noise: a flat
-    constant's trend estimate is noise, and extrapolating it would only add
-    that noise, while a daily swing's trend is many times its noise."""
-    square = trend * trend
-    if square <= 0:
-        return 0.0
-    return trend * square / (square + settings.trend_gate**2 * variance)
-
-
 @dataclass(frozen=True)
 class _Solved:
     solution: model.Solution
     sample: model.SampleModel
     biases: dict[str, tuple[float, bool]]
+    depth: float
 
 
 def _solve(
@@ -213,7 +132,9 @@ def _solve(
     settings: PredictiveSettings,
 ) -> _Solved:
     targets = {t: interval(v) for t, v in config.targets.items()}
-    sample = model.prepare(samples, settings.default_slots, targets)
+    full = model.prepare(samples, settings.default_slots, targets)
+    depth = _depth(full, counts, previous, in_force, settings)
+    sample = view_depth.with_depth(full, depth)
     at_force = model.predicted_shares(sample, in_force)
     biases = {}
     aimed = {}
@@ -231,7 +152,29 @@ def _solve(
         aimed[t] = (_share(lo * factor), _share(hi * factor))
     start = {t: s.u for t, s in previous.items()}
     bounds = (config.bounds.lo, config.bounds.hi)
-    return _Solved(model.solve(sample, aimed, bounds, start=start), sample, biases)
+    return _Solved(model.solve(sample, aimed, bounds, start=start), sample, biases, depth)
+
+
+def _depth(
+    full: model.SampleModel,
+    counts: PolicyCounts,
+    previous: Mapping[str, TypeState],
+    in_force: Mapping[str, float],
+    settings: PredictiveSettings,
+) -> float:
+    """The seen fraction of the slots (:mod:`pid_controller.view_depth`), smoothed.
+
+    Users' depth is a habit, not a per-window event, so a window's fit only
+    moves it by ``depth_gain``; the first fit is taken whole.
+    """
+    prev = next((s.predictive for s in previous.values() if s.predictive), None)
+    current = prev.depth if prev else view_depth.FULL
+    if counts.total < max(1, settings.min_impressions):
+        return current
+    fitted = view_depth.fit(full, in_force, counts.by_type, current)
+    if prev is None or not prev.bias_seen:
+        return fitted
+    return current + settings.depth_gain * (fitted - current)
 
 
 def _noise(
@@ -276,14 +219,18 @@ def predictive_policy_step(
     published: dict[str, float] = {}
     limited: dict[str, bool] = {}
     filters: dict[str, Filtered] = {}
+    flats: dict[str, regimes.Flat] = {}
     for t in targets:
         prev = previous.get(t)
         z = sol.constants[t]
         restart = retarget or sol.saturated[t] is not None
         noise = _noise(sol, t, counts, settings)
-        f = _filter(prev.predictive if prev else None, z, noise, settings, restart)
+        state = prev.predictive if prev else None
+        f = filtered(state, z, noise, settings, restart)
+        flats[t] = flat_forecast(state, z, noise, settings, restart)
         filters[t] = f
-        wanted = bounds.clamp(f[0] + _significant(f[1], f[4], settings))
+        drifting = f[0] + significant(f[1], f[4], settings)
+        wanted = bounds.clamp(regimes.mix(flats[t], drifting))
         # The rate limit (section 11) holds here too; the filter keeps tracking the
         # solve, so a limited constant walks on toward it in the next windows.
         u, limited[t] = limit_step(prev.u if prev else 0.0, wanted, bounds.max_step)
@@ -296,7 +243,22 @@ def predictive_policy_step(
         low, high = model.reachable(solved.sample, published, t, (bounds.lo, bounds.hi))
         scale = math.exp(bias)
         level, trend, p_ll, p_lt, p_tt, spread = filters[t]
-        state = PredictiveState(level, trend, p_ll, p_lt, p_tt, bias, seen, iv, spread)
+        flat = flats[t]
+        state = PredictiveState(
+            level,
+            trend,
+            p_ll,
+            p_lt,
+            p_tt,
+            bias,
+            seen,
+            iv,
+            spread,
+            solved.depth,
+            flat.level,
+            flat.variance,
+            flat.weight,
+        )
         steps[t] = _type_step(
             t,
             iv,
@@ -312,6 +274,8 @@ def predictive_policy_step(
             detail={
                 "feedforward": sol.constants[t],
                 "bias": bias,
+                "seen_fraction": solved.depth,
+                "flat_weight": flats[t].weight,
                 "cost": sol.cost,
                 "bound_min": bounds.lo,
                 "bound_max": bounds.hi,
@@ -391,7 +355,7 @@ def pid_fallback(
     out = {}
     for t, ts in step.types.items():
         prev = previous.get(t)
-        kept = replace(prev.predictive, level=None) if prev and prev.predictive else None
+        kept = replace(prev.predictive, level=None, flat=None) if prev and prev.predictive else None
         out[t] = replace(
             ts,
             state=replace(ts.state, predictive=kept),

@@ -25,10 +25,10 @@ from typing import Literal
 
 from pid_controller.counts import WindowCounts, fetch_window, registered_counters
 from pid_controller.decide import RunResult, decide_write, read_policies
+from pid_controller.law_settings import PredictiveSettings
 from pid_controller.predictive import (
     NO_SOURCE,
     UNAVAILABLE,
-    PredictiveSettings,
     predictive_control_step,
     samples_by_policy,
 )
@@ -125,6 +125,10 @@ def _predictive_state(doc: PredictiveStateDoc | None) -> PredictiveState | None:
         doc.bias_seen,
         doc.target,
         doc.spread,
+        doc.depth,
+        doc.flat,
+        doc.flat_var,
+        doc.flat_weight,
     )
 
 
@@ -146,6 +150,10 @@ def _state_doc(s: TypeState) -> TypeStateDoc:
             bias_seen=p.bias_seen,
             target=p.target,
             spread=p.spread,
+            depth=p.depth,
+            flat=p.flat,
+            flat_var=p.flat_var,
+            flat_weight=p.flat_weight,
         ),
     )
 
@@ -212,7 +220,8 @@ def _diagnostic(s: TypeStep) -> Diagnostic:
         samples=s.samples,
         predicted_share=s.predicted_share,
         reachable=s.reachable,
-        # Superset: the solve before filtering, the model's bias, the engagement cost.
+        # Superset: the solve before filtering, the model's bias, the seen fraction of the
+        # slots (pid_controller/view_depth.py), the engagement cost.
         **dict(s.detail),
     )
 

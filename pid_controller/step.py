@@ -117,6 +117,10 @@ class PredictiveState:
     bias_seen: bool = False
     target: tuple[float, float] | None = None
     spread: float = 0.0  # running mean of squared innovations (0: none yet)
+    depth: float = 1.0  # the seen fraction of the slots (pid_controller/view_depth.py)
+    flat: float | None = None  # the flat forecast (pid_controller/regimes.py)
+    flat_var: float = 0.0
+    flat_weight: float = 0.5  # the probability that the constant stands still
 
 
 @dataclass(frozen=True)

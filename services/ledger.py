@@ -47,6 +47,10 @@ class PredictiveStateDoc(OpenModel):
     bias_seen: bool = False
     target: tuple[Finite, Finite] | None = None
     spread: Finite = 0.0
+    depth: Annotated[float, Field(gt=0, le=1)] = 1.0
+    flat: Finite | None = None
+    flat_var: Annotated[float, Field(ge=0)] = 0.0
+    flat_weight: Annotated[float, Field(ge=0, le=1)] = 0.5
 
 
 class TypeStateDoc(OpenModel):

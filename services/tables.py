@@ -103,7 +103,13 @@ def _reachable(d: Diagnostic | None) -> str:
 def _mode(d: Diagnostic | None) -> str:
     if d is None:
         return ""
-    return f"pid ({d.fallback})" if d.fallback else d.mode
+    if d.fallback:
+        return f"pid ({d.fallback})"
+    # The predictive model's fitted view depth (superset field), when users stop early.
+    seen = (d.model_extra or {}).get("seen_fraction")
+    if d.mode == "predictive" and isinstance(seen, float) and seen < 1.0:
+        return f"predictive, {seen:.0%} of slots seen"
+    return d.mode
 
 
 def _saturation_warnings(doc: ConstantsDocument) -> list[str | None]:

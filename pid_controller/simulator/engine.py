@@ -21,8 +21,8 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from pid_controller.law_settings import PredictiveSettings
 from pid_controller.predictive import (
-    PredictiveSettings,
     predictive_control_step,
     samples_by_policy,
 )

@@ -127,3 +127,11 @@ def test_blend_and_rank_equals_apply_constants_and_rank(
     )
     assert order == rank(expected, limit).tolist()
     assert values == expected[order].tolist()
+
+
+@settings(max_examples=50)
+@given(st.integers(1000, 3000), st.integers(0, 2**32 - 1), st.none() | st.integers(250, 3000))
+def test_rank_top_equals_rank_without_ties(n: int, seed: int, limit: int | None) -> None:
+    """Distinct values: the path through numpy's unstable sort (ties: the test above)."""
+    blended = np.random.default_rng(seed).standard_normal(n)
+    assert rank_top(blended, limit).tolist() == rank(blended, limit).tolist()

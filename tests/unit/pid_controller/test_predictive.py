@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from pid_controller import model
+from pid_controller.constant_filter import filtered
+from pid_controller.law_settings import PredictiveSettings
 from pid_controller.predictive import (
     NO_SOURCE,
     TOO_FEW_SAMPLES,
     UNAVAILABLE,
-    PredictiveSettings,
-    _filter,
     predictive_control_step,
     samples_by_policy,
 )
@@ -190,10 +190,10 @@ def test_an_unreachable_target_is_saturated_at_the_bound_with_its_range() -> Non
 
 def test_the_filter_moves_part_way_within_the_noise_and_restarts_on_a_real_step() -> None:
     prev = PredictiveState(level=0.0, p_ll=1e-4, p_tt=1e-6)
-    level, trend, *_ = _filter(prev, 0.01, 0.01, SETTINGS, restart=False)
+    level, trend, *_ = filtered(prev, 0.01, 0.01, SETTINGS, restart=False)
     assert 0.0 < level < 0.01 and trend > 0
-    assert _filter(prev, 0.5, 0.01, SETTINGS, restart=False)[:2] == (0.5, 0.0)
-    assert _filter(prev, 0.01, 0.01, SETTINGS, restart=True)[:2] == (0.01, 0.0)
+    assert filtered(prev, 0.5, 0.01, SETTINGS, restart=False)[:2] == (0.5, 0.0)
+    assert filtered(prev, 0.01, 0.01, SETTINGS, restart=True)[:2] == (0.01, 0.0)
 
 
 def test_groups_folded_into_a_policy_keep_their_proportions_when_a_reader_capped_one() -> None:

@@ -48,11 +48,12 @@ def test_the_constants_table_shows_mode_prediction_range_and_the_warning() -> No
         {
             "generation": 3,
             "computed_at": "2026-11-22T15:00:04Z",
-            "policies": {"default": {"video": 5.0, "fresh": 0.1}},
+            "policies": {"default": {"video": 5.0, "fresh": 0.1, "idea": 0.2}},
             "diagnostics": {
                 "default": {
                     "video": SATURATED.model_dump(),
                     "fresh": {"target": 0.1, "mode": "pid", "fallback": "too_few_samples"},
+                    "idea": {"target": 0.2, "mode": "predictive", "seen_fraction": 0.55},
                 }
             },
         }
@@ -62,6 +63,7 @@ def test_the_constants_table_shows_mode_prediction_range_and_the_warning() -> No
     text = console.export_text()
     assert "12.40%" in text and "3.10%..12.40%" in text
     assert "predictive" in text and "pid (too_few_samples)" in text
+    assert "predictive, 55% of slots seen" in text
     assert "default/video reachable 3.1% to 12.4% with bounds ±5; target 15%" in text
 
 
