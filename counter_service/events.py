@@ -131,7 +131,9 @@ class Validator:
                 and (kind in names or self.valid_name(kind))
                 and (group in names or self.valid_name(group))
             ):
-                result.rejections.append(self._rejection(index, value, at))
+                # Decoded and typed: the reason is in the fields, no second decode.
+                reason, detail = self._judge(ts, kind, event.experiment_group, at)
+                result.rejections.append(Rejection(index, reason, detail))
                 continue
             key = (group, bucket_of_ms(ts, seconds), kind)
             counts[key] = counts.get(key, 0) + 1
@@ -170,6 +172,10 @@ class Validator:
             return MISTYPED_FIELD, "content_type: must be a string"
         if group is not None and not isinstance(group, str):
             return MISTYPED_FIELD, "experiment_group: must be a string"
+        return self._judge(ts, kind, group, now_ms)
+
+    def _judge(self, ts: int, kind: str, group: str | None, now_ms: int) -> tuple[str, str]:
+        """Names and time of an event whose fields have the right types."""
         if not self.valid_name(kind):
             return BAD_NAME, f"content_type: {kind[:80]!r}"
         if group is not None and not self.valid_name(group):

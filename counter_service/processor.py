@@ -21,6 +21,7 @@ import logging
 import queue
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -30,7 +31,7 @@ from counter_service import changelog
 from counter_service.changelog import Record
 from counter_service.events import Rejection, Validator, record_time
 from counter_service.fetch_evidence import FetchEvidence
-from counter_service.outbox import DeadLetter, Outbox
+from counter_service.outbox import Headers, Letter, Outbox
 from counter_service.restore import ChangelogFollower
 from services import kafka
 from services.errors import UpstreamError
@@ -43,6 +44,8 @@ FENCE_TIMEOUT = 30.0
 # complete_through to follow an idle partition within seconds.
 HEARTBEAT_SECONDS = 5.0
 COMMIT_SECONDS = 1.0
+# Rejections logged one by one per batch; the rest of the batch's go in one line.
+LOGGED_PER_BATCH = 3
 
 
 @dataclass
@@ -262,21 +265,29 @@ class Processor:
                 self.producer.poll(0.05)  # local queue full: let deliveries drain
         self.producer.poll(0)
 
-    def _dead_letters(self, batch: list[Message], rejections: list[Rejection]) -> list[DeadLetter]:
-        letters = []
+    def _dead_letters(self, batch: list[Message], rejections: list[Rejection]) -> list[Letter]:
+        """The dead letters of one partition's batch, in the contract's form.
+
+        Per bad event only what differs is built: the source string from a prefix
+        shared by the batch, the headers in one list (the event's own first)."""
+        first = batch[0]
+        prefix = f"{first.topic()}/{first.partition()}/"
+        letters: list[Letter] = []
         for rejection in rejections:
             msg = batch[rejection.index]
-            source = f"{msg.topic()}/{msg.partition()}/{msg.offset()}"
-            log.info("%s: rejected (%s): %s", source, rejection.reason, rejection.detail)
-            headers = [
-                *(msg.headers() or []),
+            headers: Headers = [
                 ("cd-error", rejection.reason),
                 ("cd-error-detail", rejection.detail),
-                ("cd-source", source),
+                ("cd-source", prefix + str(msg.offset())),
             ]
+            own = msg.headers()
             # 0: broker time if the event has none.
             timestamp = max(0, msg.timestamp()[1])
-            letters.append(DeadLetter(msg.value(), msg.key(), headers, timestamp, source))
+            if own:  # a list of pairs (the stubs allow a dict too)
+                headers = [*own.items(), *headers] if isinstance(own, dict) else own + headers
+            letters.append((msg.value(), msg.key(), headers, timestamp))
+        if log.isEnabledFor(logging.INFO):
+            log_rejections(prefix, [batch[r.index].offset() or 0 for r in rejections], rejections)
         return letters
 
     def _heartbeats(self, now: float) -> None:
@@ -334,3 +345,23 @@ class Processor:
             waiter.wait(10.0)
         self.commit(asynchronous=False)
         self.consumer.close()
+
+
+def log_rejections(prefix: str, offsets: list[int], rejections: list[Rejection]) -> None:
+    """Each of the first few rejections of a batch with its source, then one line for the rest.
+
+    One line per bad event cost the loop more than sending its dead letter does;
+    every bad event is in the dead-letter topic, named by ``cd-source``."""
+    for offset, rejection in zip(offsets[:LOGGED_PER_BATCH], rejections, strict=False):
+        log.info("%s%s: rejected (%s): %s", prefix, offset, rejection.reason, rejection.detail)
+    rest = rejections[LOGGED_PER_BATCH:]
+    if rest:
+        reasons = Counter(r.reason for r in rest)
+        log.info(
+            "%s: %d more rejected at offsets %s..%s (%s); each in the dead-letter topic",
+            prefix.rstrip("/"),
+            len(rest),
+            offsets[LOGGED_PER_BATCH],
+            offsets[-1],
+            ", ".join(f"{reason} {n}" for reason, n in sorted(reasons.items())),
+        )

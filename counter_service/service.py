@@ -12,6 +12,7 @@ writes a snapshot every ``CD_COUNTER_SNAPSHOT_SECONDS`` in a thread of its own.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -43,6 +44,23 @@ from services.zk import ZkStore
 log = logging.getLogger(__name__)
 
 RESTORE_TIMEOUT = 600.0
+# Allocations between young collections (Python's default is 700); see settle_heap.
+GC_YOUNG_THRESHOLD = 10_000
+
+
+def settle_heap() -> None:
+    """Keep the collector off the consume loop's back.
+
+    The loop allocates a batch of messages and results at a time and frees them
+    by reference counting: they hold no cycles. With Python's defaults, batches
+    still alive at a young collection were promoted and set off full
+    collections, each walking every object left from start-up and restore and
+    finding nothing; on the benchmark these took a fifth of the run, more with
+    bad events. Freezing what exists once running, and collecting the young
+    generation less often, leaves cycles collected but walks far less.
+    """
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
 
 
 def open_state(path: Path, meta: dict[str, Any], clock: Callable[[], float]) -> CounterState:
@@ -259,6 +277,7 @@ class CounterService:
     # -- running ------------------------------------------------------------------
     def run(self) -> None:
         assert self.processor is not None and self.registration is not None
+        settle_heap()
         last_check = 0.0
         while not self.stopping.is_set():
             self.processor.step()

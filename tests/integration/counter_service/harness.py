@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import subprocess
@@ -199,8 +200,10 @@ def kcat_env() -> dict[str, str]:
     shim = Path(tempfile.gettempdir()) / "cd-kcat-librdkafka"
     shim.mkdir(exist_ok=True)
     link = shim / "librdkafka.so.1"
-    if not link.exists():
-        link.symlink_to(found[0])
+    if not link.exists():  # absent, or dangling: left by a venv since removed
+        link.unlink(missing_ok=True)
+        with contextlib.suppress(FileExistsError):  # another test process made it meanwhile
+            link.symlink_to(found[0])
     return {**os.environ, "LD_LIBRARY_PATH": str(shim)}
 
 

@@ -63,6 +63,9 @@ def test_each_reason(value: bytes | None, reason: str) -> None:
     assert result.counted == 0 and not result.counts
     assert [r.reason for r in result.rejections] == [reason]
     assert result.rejections[0].detail
+    # The batch judges typed events without decoding them again: same verdict as classify.
+    rejection = result.rejections[0]
+    assert (rejection.reason, rejection.detail) == validator().classify(value, NOW)
 
 
 def test_valid_event_counts_with_default_group_and_ignores_other_fields() -> None:

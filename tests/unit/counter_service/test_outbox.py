@@ -10,7 +10,7 @@ import pytest
 
 from counter_service import changelog
 from counter_service.changelog import Record
-from counter_service.outbox import DeadLetter, Outbox
+from counter_service.outbox import Letter, Outbox
 from services.errors import UpstreamError
 from services.retry import Retry
 
@@ -22,6 +22,19 @@ class FakeError:
         return "broker down"
 
 
+class FakeMessage:
+    """What a delivery report carries: value and key, no headers."""
+
+    def __init__(self, value: bytes) -> None:
+        self._value = value
+
+    def value(self) -> bytes:
+        return self._value
+
+    def key(self) -> None:
+        return None
+
+
 class FakeProducer:
     """Queues deliveries; ``poll`` reports them, failing the first ``fail[value]`` times."""
 
@@ -30,10 +43,12 @@ class FakeProducer:
         self.queued: list[tuple[bytes, Callback]] = []
         self.fail: dict[bytes, int] = {}
         self.paused = False  # the broker does not answer
+        self.headers: list[Any] = []  # of every send, in order
 
     def produce(self, topic: str, value: bytes, key: Any, **kwargs: Any) -> None:
         assert topic == "dlq"
         self.queued.append((value, kwargs["on_delivery"]))
+        self.headers.append(kwargs["headers"])
 
     def poll(self, _timeout: float = 0.0) -> int:
         if self.paused:
@@ -42,7 +57,7 @@ class FakeProducer:
         for value, callback in queued:
             if self.fail.get(value, 0) > 0:
                 self.fail[value] -= 1
-                callback(FakeError(), None)
+                callback(FakeError(), FakeMessage(value))
             else:
                 self.sent.append(value)
                 callback(None, None)
@@ -62,8 +77,8 @@ def record(start: int, end: int) -> Record:
     return changelog.data_record(0, start, end, "w", 1, {}, counted=0, rejected=0, max_ts=0)
 
 
-def letter(value: bytes) -> DeadLetter:
-    return DeadLetter(value, None, [("cd-source", value)], 0, value.decode())
+def letter(value: bytes, source: str = "") -> Letter:
+    return value, None, [("cd-source", source or value.decode())], 0
 
 
 def outbox(
@@ -139,3 +154,16 @@ def test_too_many_held_records_hold_the_loop_until_the_front_is_released() -> No
     assert polls >= 3 and box.holding <= 2
     box.drain()
     assert [r.to_offset for r in emitted] == [1, 2, 3]
+
+
+def test_a_failed_first_send_is_repeated_for_every_letter_it_may_be() -> None:
+    """A delivery report names value and key, not cd-source: both letters that share
+    them are sent again (one repeats, recognisable by cd-source), so neither is lost."""
+    producer, emitted = FakeProducer(), list[Record]()
+    box = outbox(producer, emitted)
+    producer.fail[b"{oops"] = 1
+    box.add(record(0, 10), [letter(b"{oops", "t/0/3"), letter(b"{oops", "t/0/7"), letter(b"ok")])
+    box.drain()
+    resent = [dict(h)["cd-source"] for h in producer.headers[3:]]
+    assert sorted(resent) == ["t/0/3", "t/0/7"]
+    assert len(emitted) == 1
