@@ -245,19 +245,19 @@ def predictive_policy_step(
         level, trend, p_ll, p_lt, p_tt, spread = filters[t]
         flat = flats[t]
         state = PredictiveState(
-            level,
-            trend,
-            p_ll,
-            p_lt,
-            p_tt,
-            bias,
-            seen,
-            iv,
-            spread,
-            solved.depth,
-            flat.level,
-            flat.variance,
-            flat.weight,
+            level=level,
+            trend=trend,
+            p_ll=p_ll,
+            p_lt=p_lt,
+            p_tt=p_tt,
+            bias=bias,
+            bias_seen=seen,
+            target=iv,
+            spread=spread,
+            depth=solved.depth,
+            flat=flat.level,
+            flat_var=flat.variance,
+            flat_weight=flat.weight,
         )
         steps[t] = _type_step(
             t,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -113,23 +113,10 @@ def previous_states(state: ControllerStateDocument) -> dict[str, dict[str, TypeS
 
 
 def _predictive_state(doc: PredictiveStateDoc | None) -> PredictiveState | None:
+    # The document and the dataclass share their field names (services/ledger.py).
     if doc is None:
         return None
-    return PredictiveState(
-        doc.level,
-        doc.trend,
-        doc.p_ll,
-        doc.p_lt,
-        doc.p_tt,
-        doc.bias,
-        doc.bias_seen,
-        doc.target,
-        doc.spread,
-        doc.depth,
-        doc.flat,
-        doc.flat_var,
-        doc.flat_weight,
-    )
+    return PredictiveState(**{f.name: getattr(doc, f.name) for f in fields(PredictiveState)})
 
 
 def _state_doc(s: TypeState) -> TypeStateDoc:
@@ -138,23 +125,7 @@ def _state_doc(s: TypeState) -> TypeStateDoc:
         integral=s.integral,
         measurement=s.measurement,
         u=s.u,
-        predictive=None
-        if p is None
-        else PredictiveStateDoc(
-            level=p.level,
-            trend=p.trend,
-            p_ll=p.p_ll,
-            p_lt=p.p_lt,
-            p_tt=p.p_tt,
-            bias=p.bias,
-            bias_seen=p.bias_seen,
-            target=p.target,
-            spread=p.spread,
-            depth=p.depth,
-            flat=p.flat,
-            flat_var=p.flat_var,
-            flat_weight=p.flat_weight,
-        ),
+        predictive=None if p is None else PredictiveStateDoc(**asdict(p)),
     )
 
 
