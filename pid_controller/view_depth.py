@@ -101,4 +101,5 @@ def fit(
 
     scored = {f: score(f) for f in grid(sample)}
     best = max(scored, key=lambda f: (scored[f], f))
-    return best if scored[best] > score(current) + MARGIN else current
+    believed = scored[current] if current in scored else score(current)
+    return best if scored[best] > believed + MARGIN else current
