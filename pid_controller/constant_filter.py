@@ -14,10 +14,20 @@ cannot explain (an innovation beyond ``gate`` standard deviations: a
 ranking-model change, a new target, a saturated solve) restarts the filter on
 the new solve, so a real step is taken in one window.
 
+A policy's very first start knows nothing of how its constant moves, so its
+trend starts wide (``first_trend``): the second solve then gives the trend
+almost whole. A later restart keeps the narrow ``trend_start``, since the jump
+that caused it says nothing about a drift. Without the wide start, a constant
+drifting faster than the gate allows (a daily swing at its steepest, about
+0.05 a window) restarted the filter window after window with no trend at all,
+and the published constant stayed a window behind for the first hours.
+
 Beside the filter runs a flat forecast (:mod:`pid_controller.regimes`): where
 the constant stands still, the filter's trend makes it trust each noisy solve
 almost whole, and the flat forecast, weighed by how well it predicts, smooths
-what the filter would pass on.
+what the filter would pass on. That weighing is the only defence against a
+noisy trend: shrinking the trend by its own signal-to-noise ratio as well
+(tried) kept the filter a window behind every change of a daily swing's slope.
 """
 
 from __future__ import annotations
@@ -29,8 +39,11 @@ from pid_controller.step import PredictiveState
 Filtered = tuple[float, float, float, float, float, float]
 
 
-def _restart(z: float, noise: float, spread: float, settings: PredictiveSettings) -> Filtered:
-    return (z, 0.0, noise * noise, 0.0, settings.trend_start**2, spread)
+def _restart(
+    z: float, noise: float, spread: float, settings: PredictiveSettings, first: bool = False
+) -> Filtered:
+    start = settings.first_trend if first else settings.trend_start
+    return (z, 0.0, noise * noise, 0.0, start**2, spread)
 
 
 def _predicted(
@@ -70,7 +83,9 @@ def filtered(
     """
     spread = prev.spread if prev else 0.0
     forecast = _predicted(prev, noise, settings)
-    if forecast is None or restart or _jumped(z, forecast) > settings.gate**2:
+    if forecast is None:  # nothing known yet: this policy's first solve for the type
+        return _restart(z, noise, spread, settings, first=True)
+    if restart or _jumped(z, forecast) > settings.gate**2:
         return _restart(z, noise, spread, settings)
     level, trend, p_ll, p_lt, p_tt, r = forecast
     s = p_ll + r
@@ -104,13 +119,3 @@ def flat_forecast(
     drifting = (forecast[0], forecast[2] + forecast[5])
     old = regimes.Flat(prev.flat, prev.flat_var, weight)
     return regimes.update(old, z, forecast[5], drifting, jumped)
-
-
-def significant(trend: float, variance: float, settings: PredictiveSettings) -> float:
-    """The trend, shrunk by how little it stands out of its own noise: a flat
-    constant's trend estimate is noise, and extrapolating it would only add
-    that noise, while a daily swing's trend is many times its noise."""
-    square = trend * trend
-    if square <= 0:
-        return 0.0
-    return trend * square / (square + settings.trend_gate**2 * variance)

@@ -16,9 +16,10 @@ class PredictiveSettings:
     bias_gain: float = 1.0
     max_bias: float = 2.0
     level_noise: float = 0.005  # how far the right constant may wander in a window (log units)
-    trend_noise: float = 0.01
-    trend_start: float = 0.01  # the trend's uncertainty when the filter (re)starts
+    trend_noise: float = 0.015  # how fast the trend may turn (a daily swing's turns)
+    # The trend's uncertainty when the filter starts for the first time, and at a restart.
+    first_trend: float = 0.05
+    trend_start: float = 0.01
     gate: float = 3.0
     spread_gain: float = 0.1
-    trend_gate: float = 1.0
     depth_gain: float = 0.5

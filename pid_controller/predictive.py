@@ -34,7 +34,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from pid_controller import model, regimes, view_depth
-from pid_controller.constant_filter import Filtered, filtered, flat_forecast, significant
+from pid_controller.constant_filter import Filtered, filtered, flat_forecast
 from pid_controller.law_settings import PredictiveSettings
 from pid_controller.step import (
     Bounds,
@@ -229,7 +229,7 @@ def predictive_policy_step(
         f = filtered(state, z, noise, settings, restart)
         flats[t] = flat_forecast(state, z, noise, settings, restart)
         filters[t] = f
-        drifting = f[0] + significant(f[1], f[4], settings)
+        drifting = f[0] + f[1]  # the level one window on
         wanted = bounds.clamp(regimes.mix(flats[t], drifting))
         # The rate limit (section 11) holds here too; the filter keeps tracking the
         # solve, so a limited constant walks on toward it in the next windows.

@@ -194,3 +194,11 @@ def test_without_samples_the_predictive_run_is_the_pid_run() -> None:
     s = shortened("blog-video", 6).model_copy(update={"sample_rate": 0.0})
     a, b = report_dict(simulate(s, "predictive")), report_dict(simulate(s, "pid"))
     assert a["series"] == b["series"]
+
+
+def test_predictive_lands_a_daily_swing_from_its_second_window() -> None:
+    # The swing is steepest at the start; a forecast a window behind misses by ~10%.
+    r = run("diurnal", 6, controller="predictive")
+    for s in r.series:
+        errors = metrics.relative_errors(s.share, s.target)
+        assert max(abs(e) for e in errors[1:]) < 0.05, (s.type, errors)
