@@ -402,3 +402,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CDError as exc:
         print(f"cd-simulate: {exc}", file=sys.stderr)
         return 1
+
+
+if __name__ == "__main__":  # python -m pid_controller.simulator.cli, as cd-simulate
+    sys.exit(main())

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -89,3 +91,15 @@ def test_bad_scenario_file_names_the_field(
     assert main(["--out", str(tmp_path)]) == 2
     assert "--scenario" in capsys.readouterr().err
     assert main(["--scenario", "mix5", "--hours", "0"]) == 2
+
+
+def test_runs_as_a_module_too() -> None:
+    # Used from a checkout without the entry point installed (or another tree's).
+    done = subprocess.run(
+        [sys.executable, "-m", "pid_controller.simulator.cli", "--list"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "diurnal" in done.stdout
