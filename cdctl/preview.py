@@ -4,7 +4,10 @@
 the proposed targets merged into the policy's current ones (as ``set`` would
 write them), the policy's samples of the last full window (its own groups',
 or the default policy's when it has none yet, as the controller solves a new
-policy), and the predictive model's solve on them. Nothing here writes.
+policy), and the predictive model's solve on them, with what the controller
+has learned of the policy (how deep its users look, each type's remaining bias:
+:mod:`pid_controller.learned`), so the preview predicts the shares that will be
+measured, as the controller's own solve does. Nothing here writes.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Any
 
 from rich.table import Table
 
-from pid_controller import model
+from pid_controller import learned, model
 from pid_controller.predictive import interval, samples_by_policy
 from pid_controller.samples_source import SamplesSource
 from pid_controller.step import Bounds, resolve_bounds
@@ -39,6 +42,7 @@ class Preview:
     targets: dict[str, Interval]
     bounds: Interval
     solution: model.Solution
+    learned: learned.Learned
 
     def out_of_range(self) -> list[str]:
         """One sentence per targeted type its bounds cannot bring to its target."""
@@ -67,8 +71,10 @@ def preview(
     window: WindowSamples,
     span: tuple[int, int],
     settings: ControllerSettings,
+    known: learned.Learned | None = None,
 ) -> Preview:
-    """Solve ``policy``'s targets in ``doc`` on ``window`` (the samples of ``span``)."""
+    """Solve ``policy``'s targets in ``doc`` on ``window`` (the samples of ``span``),
+    with what the controller has learned of the policy (``known``; none: a new policy)."""
     entry = doc.policies[policy]
     # As the controller resolves them: each bound the policy sets, else the setting.
     resolved = resolve_bounds(
@@ -80,8 +86,9 @@ def preview(
     samples = by_policy.get(samples_of, [])
     targets = {t: interval(band) for t, band in entry.intervals().items()}
     prepared = model.prepare(samples, settings.controller_default_slots, targets)
-    solution = model.solve(prepared, targets, bounds)
-    return Preview(policy, span, samples_of, targets, bounds, solution)
+    known = known or learned.Learned()
+    solution = learned.solve(prepared, targets, bounds, known)
+    return Preview(policy, span, samples_of, targets, bounds, solution, known)
 
 
 def last_window(
@@ -129,6 +136,8 @@ def as_json(p: Preview) -> dict[str, Any]:
         "reachable": {t: list(v) for t, v in s.reachable.items()},
         "cost": s.cost,
         "out_of_range": p.out_of_range(),
+        "seen_fraction": p.learned.depth,
+        "bias": dict(p.learned.bias),
     }
 
 
@@ -154,8 +163,17 @@ def table(p: Preview) -> Table:
         )
     out.caption = (
         f"cost: {s.cost:.2%} of the expected engagement of the shown slots (against no constants)"
+        + _learned(p.learned)
     )
     return out
+
+
+def _learned(known: learned.Learned) -> str:
+    if known.depth >= 1.0 and not known.bias:
+        return ""
+    return f"; shares as measured: users see {known.depth:.0%} of the slots" + (
+        "" if not known.bias else ", and each type's bias learned by the controller"
+    )
 
 
 def _target(lo: float, hi: float) -> str:

@@ -9,10 +9,13 @@ import typer
 
 from cdctl import preview as previews
 from cdctl.context import JsonFlag, examples, say_error, with_store
+from pid_controller.learned import Learned, learned_of
+from pid_controller.runner import previous_states
 from services import tables
 from services.docstore import read_targets
 from services.documents import TargetsDocument, dump_document
 from services.errors import CDError, InvalidInputError
+from services.ledger import read_ledger
 from services.settings import ControllerSettings, load
 from services.target_edits import (
     apply_edit,
@@ -147,10 +150,15 @@ def set_(
         for block, values in filled.items():
             print(filled_note(policy, block, values))
         tables.print_table(tables.targets_table(doc))
-        _warn_unreachable(doc, policy)
+        _warn_unreachable(store, doc, policy)
         return 0
 
     with_store(ctx, action)
+
+
+def _learned(store: ZkStore, policy: str) -> Learned:
+    """What the controller has learned of ``policy`` (view depth, biases), from its state."""
+    return learned_of(previous_states(read_ledger(store).state).get(policy, {}))
 
 
 EXIT_OUT_OF_RANGE = 1
@@ -158,7 +166,7 @@ EXIT_BAD_INPUT = 2
 SET_PREVIEW_SECONDS = 5.0  # ``set`` has written already: its check must not hold it up long
 
 
-def _warn_unreachable(doc: TargetsDocument, policy: str) -> None:
+def _warn_unreachable(store: ZkStore, doc: TargetsDocument, policy: str) -> None:
     """After ``set``: the preview's warning for targets out of reach (never fails the set)."""
     try:
         settings = load(ControllerSettings)
@@ -168,7 +176,8 @@ def _warn_unreachable(doc: TargetsDocument, policy: str) -> None:
         span = previews.last_window(settings)
         timeout = min(SET_PREVIEW_SECONDS, settings.controller_samples_timeout_seconds)
         window = previews.read_window(settings, span, timeout)
-        problems = previews.preview(doc, policy, window, span, settings).out_of_range()
+        known = _learned(store, policy)
+        problems = previews.preview(doc, policy, window, span, settings, known).out_of_range()
     except CDError as exc:
         print(f"(targets not checked against the last window's samples: {exc})")
         return
@@ -215,7 +224,8 @@ def preview(
             return EXIT_BAD_INPUT
         span = previews.last_window(settings)
         window = previews.read_window(settings, span, settings.controller_samples_timeout_seconds)
-        result = previews.preview(doc, policy, window, span, settings)
+        known = _learned(store, policy)
+        result = previews.preview(doc, policy, window, span, settings, known)
         problems = result.out_of_range()
         if json:
             print(orjson.dumps(previews.as_json(result), option=orjson.OPT_INDENT_2).decode())

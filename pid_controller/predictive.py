@@ -33,7 +33,7 @@ import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from pid_controller import model, regimes, view_depth
+from pid_controller import learned, model, regimes, view_depth
 from pid_controller.constant_filter import Filtered, filtered, flat_forecast
 from pid_controller.law_settings import PredictiveSettings
 from pid_controller.step import (
@@ -55,7 +55,6 @@ from services.samples import SampledRequest, WindowSamples
 NO_SOURCE = "no_samples_source"
 UNAVAILABLE = "samples_unavailable"
 TOO_FEW_SAMPLES = "too_few_samples"
-SHARE_FLOOR = 1e-6
 
 
 def interval(target: float | Interval | tuple[float, float]) -> tuple[float, float]:
@@ -137,19 +136,16 @@ def _solve(
     sample = view_depth.with_depth(full, depth)
     at_force = model.predicted_shares(sample, in_force)
     biases = {}
-    aimed = {}
-    for t, (lo, hi) in targets.items():
+    for t in targets:
         prev = previous.get(t)
-        bias = _bias(
+        biases[t] = _bias(
             prev.predictive if prev else None,
             counts.by_type.get(t, 0),
             counts.total,
             at_force.get(t, 0.0),
             settings,
         )
-        biases[t] = bias
-        factor = math.exp(-bias[0])
-        aimed[t] = (_share(lo * factor), _share(hi * factor))
+    aimed = learned.aimed(targets, {t: b[0] for t, b in biases.items()})
     start = {t: s.u for t, s in previous.items()}
     bounds = (config.bounds.lo, config.bounds.hi)
     return _Solved(model.solve(sample, aimed, bounds, start=start), sample, biases, depth)
@@ -168,7 +164,7 @@ def _depth(
     moves it by ``depth_gain``; the first fit is taken whole.
     """
     prev = next((s.predictive for s in previous.values() if s.predictive), None)
-    current = prev.depth if prev else view_depth.FULL
+    current = learned.learned_of(previous).depth
     if counts.total < max(1, settings.min_impressions):
         return current
     fitted = view_depth.fit(full, in_force, counts.by_type, current)
@@ -194,10 +190,6 @@ def _noise(
         return noise
     requests = total / (sol.slots / sol.samples)  # impressions over mean slots per request
     return noise * math.sqrt(min(1.0, sol.samples / requests))
-
-
-def _share(x: float) -> float:
-    return min(1.0 - SHARE_FLOOR, max(SHARE_FLOOR, x))
 
 
 def predictive_policy_step(

@@ -1,0 +1,84 @@
+"""What the predictive law knows beyond a window's samples, applied to a solve. Pure.
+
+A sample holds whole ranked lists, but only the slots users look at become
+impressions (:mod:`pid_controller.view_depth`), and what the sample still
+cannot see is left in each type's bias: the log of its measured share over the
+share the sample predicted. The law learns both window by window
+(:mod:`pid_controller.predictive`); a solve that ignored them (the preview of
+a target, before this module) predicted the share of the whole list, which on
+a feed where users see half the slots is the wrong number for an operator.
+
+Both the law's own solve and ``cdctl targets preview`` go through here, so the
+preview says what the controller would do.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from pid_controller import model, view_depth
+from pid_controller.step import TypeState
+
+Interval = tuple[float, float]  # (low, high) share
+
+SHARE_FLOOR = 1e-6
+
+
+@dataclass(frozen=True)
+class Learned:
+    """A policy's seen fraction of the slots, and each targeted type's bias (log units)."""
+
+    depth: float = view_depth.FULL
+    bias: Mapping[str, float] = field(default_factory=dict)
+
+
+def learned_of(previous: Mapping[str, TypeState]) -> Learned:
+    """What the law's state for one policy (by type) has learned; nothing for a new policy."""
+    first = next((s.predictive for s in previous.values() if s.predictive), None)
+    bias = {
+        name: s.predictive.bias
+        for name, s in previous.items()
+        if s.predictive is not None and s.predictive.bias_seen
+    }
+    return Learned(first.depth if first else view_depth.FULL, bias)
+
+
+def share(x: float) -> float:
+    return min(1.0 - SHARE_FLOOR, max(SHARE_FLOOR, x))
+
+
+def aimed(targets: Mapping[str, Interval], bias: Mapping[str, float]) -> dict[str, Interval]:
+    """The targets on the sample's scale: a type the sample under-predicts by ``e^b``
+    is solved for ``e^-b`` times its target."""
+    out = {}
+    for name, (lo, hi) in targets.items():
+        factor = math.exp(-bias.get(name, 0.0))
+        out[name] = (share(lo * factor), share(hi * factor))
+    return out
+
+
+def measured(solution: model.Solution, bias: Mapping[str, float]) -> model.Solution:
+    """``solution`` with predicted shares and reachable ranges on the measured scale."""
+
+    def scaled(name: str, x: float) -> float:
+        return min(1.0, x * math.exp(bias.get(name, 0.0)))
+
+    return replace(
+        solution,
+        predicted={t: scaled(t, v) for t, v in solution.predicted.items()},
+        reachable={t: (scaled(t, lo), scaled(t, hi)) for t, (lo, hi) in solution.reachable.items()},
+    )
+
+
+def solve(
+    full: model.SampleModel,
+    targets: Mapping[str, Interval],
+    bounds: Interval,
+    learned: Learned,
+) -> model.Solution:
+    """The constants ``targets`` need with what was learned: the view depth applied to
+    the sample, targets aimed through the biases, shares reported as they will be measured."""
+    sample = view_depth.with_depth(full, learned.depth)
+    return measured(model.solve(sample, aimed(targets, learned.bias), bounds), learned.bias)
