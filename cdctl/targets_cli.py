@@ -190,7 +190,8 @@ def _warn_unreachable(store: ZkStore, doc: TargetsDocument, policy: str) -> None
     help=(
         "Print, without writing anything, what TYPE=SHARE targets for POLICY would do on "
         "the last full window's candidate samples: the constants they need, the predicted "
-        "share of every type, each targeted type's reachable range within the bounds, and "
+        "share of every type (as it will be measured, with how deep users look and what the "
+        "controller has learned), each targeted type's reachable range within the bounds, and "
         "the cost (the drop in expected engagement of the shown slots). The policy's other "
         "targets are kept, as 'set' would. Exit 1 when a target is outside its reachable "
         "range, 2 on bad input."
