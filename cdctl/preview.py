@@ -169,7 +169,7 @@ def table(p: Preview) -> Table:
 
 
 def _learned(known: learned.Learned) -> str:
-    if known.depth >= 1.0 and not known.bias:
+    if known == learned.Learned():
         return ""
     return f"; shares as measured: users see {known.depth:.0%} of the slots" + (
         "" if not known.bias else ", and each type's bias learned by the controller"

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from pid_controller import model, view_depth
-from pid_controller.step import TypeState
+from pid_controller.step import PredictiveState, TypeState
 
 Interval = tuple[float, float]  # (low, high) share
 
@@ -34,9 +34,14 @@ class Learned:
     bias: Mapping[str, float] = field(default_factory=dict)
 
 
+def first_state(previous: Mapping[str, TypeState]) -> PredictiveState | None:
+    """A policy's predictive state of any type: the depth it holds is the policy's."""
+    return next((s.predictive for s in previous.values() if s.predictive), None)
+
+
 def learned_of(previous: Mapping[str, TypeState]) -> Learned:
     """What the law's state for one policy (by type) has learned; nothing for a new policy."""
-    first = next((s.predictive for s in previous.values() if s.predictive), None)
+    first = first_state(previous)
     bias = {
         name: s.predictive.bias
         for name, s in previous.items()

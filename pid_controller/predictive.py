@@ -163,8 +163,8 @@ def _depth(
     Users' depth is a habit, not a per-window event, so a window's fit only
     moves it by ``depth_gain``; the first fit is taken whole.
     """
-    prev = next((s.predictive for s in previous.values() if s.predictive), None)
-    current = learned.learned_of(previous).depth
+    prev = learned.first_state(previous)
+    current = prev.depth if prev else view_depth.FULL
     if counts.total < max(1, settings.min_impressions):
         return current
     fitted = view_depth.fit(full, in_force, counts.by_type, current)
