@@ -34,7 +34,7 @@ from services.local.prometheus import (
     pushgateway_process,
 )
 from services.local.tansu import broker_binary
-from services.local.zookeeper import JARS, ruok
+from services.local.zookeeper import JARS, serving
 
 READY_TIMEOUT = 90.0
 IMPRESSIONS = "homefeed.impressions"  # the contract's default CD_KAFKA_TOPIC
@@ -96,7 +96,7 @@ class Stack:
         """Each component's port and readiness check, by name (the controller has none)."""
         http = "http://127.0.0.1"
         probes = {
-            "zookeeper": Probe(self.ports.zookeeper, lambda: ruok(self.ports.zookeeper)),
+            "zookeeper": Probe(self.ports.zookeeper, lambda: serving(self.ports.zookeeper)),
             "kafka": Probe(self.ports.kafka, lambda: port_open("127.0.0.1", self.ports.kafka)),
         }
         for i, port in enumerate(self.ports.counters, 1):
@@ -118,7 +118,7 @@ class Stack:
         zk_dir.mkdir(parents=True, exist_ok=True)
         zk_cfg.write_text(
             f"tickTime=500\ndataDir={zk_dir / 'data'}\nclientPort={self.ports.zookeeper}\n"
-            "clientPortAddress=127.0.0.1\nadmin.enableServer=false\n4lw.commands.whitelist=ruok\n"
+            "clientPortAddress=127.0.0.1\nadmin.enableServer=false\n4lw.commands.whitelist=srvr\n"
         )
         kafka = f"tcp://127.0.0.1:{self.ports.kafka}"
         probes = self.probes()

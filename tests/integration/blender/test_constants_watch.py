@@ -102,7 +102,7 @@ def test_zookeeper_outage_restart_from_cache_and_recovery(
             assert body["source"] == "cache" and body["generation"] == 1
             assert blended_video(second, "video_heavy") == 2.0
             zk.start()
-            with ZkStore(zk.hosts, zk_root, timeout=5.0) as writer:
+            with ZkStore(zk.hosts, zk_root, timeout=15.0) as writer:
                 write_constants(writer, 2, {"default": {"video": 0.5}})
             wait_for(lambda: generation(second) == 2, 15, "generation 2 after the restart")
             assert constants(second)["source"] == "zookeeper"
