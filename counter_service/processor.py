@@ -274,7 +274,7 @@ class Processor:
         prefix = f"{first.topic()}/{first.partition()}/"
         letters: list[Letter] = []
         for rejection in rejections:
-            msg = batch[rejection.index]
+            msg = batch[rejection.at]
             headers: Headers = [
                 ("cd-error", rejection.reason),
                 ("cd-error-detail", rejection.detail),
@@ -287,7 +287,7 @@ class Processor:
                 headers = [*own.items(), *headers] if isinstance(own, dict) else own + headers
             letters.append((msg.value(), msg.key(), headers, timestamp))
         if log.isEnabledFor(logging.INFO):
-            log_rejections(prefix, [batch[r.index].offset() or 0 for r in rejections], rejections)
+            log_rejections(prefix, [batch[r.at].offset() or 0 for r in rejections], rejections)
         return letters
 
     def _heartbeats(self, now: float) -> None:

@@ -7,9 +7,11 @@ Floor division keeps alignment correct for negative values too.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Final
 
 from services.errors import InvalidInputError
@@ -56,8 +58,25 @@ def last_full_window_end(now: int, interval: int) -> int:
 
 
 def iso(epoch: float) -> str:
-    """UTC ISO-8601 with a ``Z``, as the constants document writes times."""
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """UTC ISO-8601 with a ``Z``, as the constants document writes times; fractions of
+    a second are dropped. OverflowError or ValueError where no calendar has it.
+
+    Arithmetic on a cached day rather than ``datetime.strftime``: every dead letter
+    for a bad time names the event's time, and strftime cost the counter about a
+    tenth of its dead-letter path.
+    """
+    day, second = divmod(math.floor(epoch), 86_400)
+    hour, second = divmod(second, 3600)
+    minute, second = divmod(second, 60)
+    return f"{_day(day)}T{hour:02d}:{minute:02d}:{second:02d}Z"
+
+
+_EPOCH_DAY: Final = date(1970, 1, 1)
+
+
+@lru_cache(maxsize=1024)
+def _day(day: int) -> str:
+    return (_EPOCH_DAY + timedelta(days=day)).isoformat()
 
 
 def parse_time(value: str, field: str) -> int:

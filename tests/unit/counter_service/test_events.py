@@ -91,7 +91,7 @@ def test_valid_event_counts_with_default_group_and_ignores_other_fields() -> Non
 def test_rejection_index_points_into_the_batch() -> None:
     good = b'{"ts": 1763820000000, "content_type": "video"}'
     result = validator().batch([good, b"x", good, b"[]"], [NOW] * 4)
-    assert [(r.index, r.reason) for r in result.rejections] == [
+    assert [(r.at, r.reason) for r in result.rejections] == [
         (1, events.BAD_JSON),
         (3, events.NOT_OBJECT),
     ]
@@ -128,7 +128,7 @@ def test_batch_agrees_with_a_reference(batch: list[dict[str, Any]]) -> None:
     result = validator().batch([orjson.dumps(e) for e in batch], [NOW] * len(batch))
     keys = [reference(e) for e in batch]
     assert result.counts == dict(Counter(k for k in keys if k is not None))
-    assert [r.index for r in result.rejections] == [i for i, k in enumerate(keys) if k is None]
+    assert [r.at for r in result.rejections] == [i for i, k in enumerate(keys) if k is None]
     assert all(r.reason in events.REASONS for r in result.rejections)
     assert result.counted + len(result.rejections) == len(batch)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given
@@ -16,6 +17,7 @@ from services.timebuckets import (
     check_bucket,
     floor_to,
     is_aligned,
+    iso,
     last_full_window_end,
     parse_time,
 )
@@ -80,3 +82,16 @@ def test_check_bucket() -> None:
     for bad in (0, -60, 90, 10**13):
         with pytest.raises(InvalidInputError):
             check_bucket(bad, 60)
+
+
+# Years 1000 to 9999: where strftime's %Y has four digits, as ISO-8601 wants.
+@given(st.floats(-30_610_224_000, 253_402_300_799.9, allow_nan=False))
+def test_iso_writes_what_strftime_writes(epoch: float) -> None:
+    expected = datetime.fromtimestamp(int(epoch // 1), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert iso(epoch) == expected
+
+
+@pytest.mark.parametrize("epoch", [float("nan"), float("inf"), 10.0**20, -(10.0**20)])
+def test_iso_refuses_what_no_calendar_has(epoch: float) -> None:
+    with pytest.raises((OverflowError, ValueError)):
+        iso(epoch)
