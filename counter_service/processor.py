@@ -278,11 +278,12 @@ class Processor:
             headers: Headers = [
                 ("cd-error", rejection.reason),
                 ("cd-error-detail", rejection.detail),
-                ("cd-source", prefix + str(msg.offset())),
+                ("cd-source", f"{prefix}{msg.offset()}"),
             ]
             own = msg.headers()
-            # 0: broker time if the event has none.
-            timestamp = max(0, msg.timestamp()[1])
+            timestamp = msg.timestamp()[1]
+            # None stamped: 0, the broker's time (a conditional costs half of max()).
+            timestamp = timestamp if timestamp > 0 else 0
             if own:  # a list of pairs (the stubs allow a dict too)
                 headers = [*own.items(), *headers] if isinstance(own, dict) else own + headers
             letters.append((msg.value(), msg.key(), headers, timestamp))
