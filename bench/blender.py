@@ -9,7 +9,8 @@ and the baseline (:mod:`bench.baseline`: parse with orjson, return the first
 ``limit`` candidates in the blend response's shape) under the same uvicorn,
 uvloop and httptools. For every candidate count and limit, ``wrk`` (Debian's
 load generator: nothing of ours on the client side) drives blender and baseline
-in alternating rounds, so load from anything else on the machine falls on both
+in alternating rounds (which goes first alternates too, after an uncounted
+warm-up of each), so load from anything else on the machine falls on both
 alike; the table quotes the median req/s of each and the median of the rounds' ratios. Our own
 client then reads the blender's server-side latency (its ``Server-Timing``
 header: from the whole body received to the response ready). Last, 1 against 2
@@ -432,12 +433,20 @@ def measure_cell(
     print(f"{n} candidates, limit {limit} ({len(body)} bytes)...", file=sys.stderr, flush=True)
     script = wrk_script(workdir, f"body-{n}-{limit}", body)
     cell = Cell(n, limit)
-    for _ in range(options.rounds):
-        cell.blender.append(wrk(blender.port, script, options.seconds, options.connections))
-        cell.baseline.append(wrk(baseline.port, script, options.seconds, options.connections))
+    # Both servers take this body under load once before anything counts, and the
+    # order alternates (blender first in even rounds, baseline first in odd ones),
+    # so that going first, right after the other server's run, favours neither.
+    warm_up = [
+        wrk(port, script, min(1.0, options.seconds), options.connections)
+        for port in (blender.port, baseline.port)
+    ]
+    for number in range(options.rounds):
+        pair = [(blender.port, cell.blender), (baseline.port, cell.baseline)]
+        for port, runs in pair if number % 2 == 0 else reversed(pair):
+            runs.append(wrk(port, script, options.seconds, options.connections))
     own = asyncio.run(drive(blender.port, body, options.seconds, options.connections))
     cell.server_ms = own.server_ms
-    cell.client_errors = own.errors + own.failures
+    cell.client_errors = own.errors + own.failures + sum(w.errors for w in warm_up)
     return cell
 
 
@@ -447,8 +456,9 @@ def measure_workers(servers: dict[str, Server], workdir: Path, options: Options,
     print(f"1 vs 2 workers, {n} candidates...", file=sys.stderr, flush=True)
     script = wrk_script(workdir, f"workers-{n}", body)
     cell = Cell(n, 50)
-    for _ in range(options.rounds):
-        for name, runs in (("blender", cell.blender), ("blender x2", cell.baseline)):
+    for number in range(options.rounds):
+        pair = [("blender", cell.blender), ("blender x2", cell.baseline)]
+        for name, runs in pair if number % 2 == 0 else reversed(pair):
             runs.append(wrk(servers[name].port, script, options.seconds, options.connections))
     return cell
 
