@@ -50,7 +50,7 @@ def learned_of(previous: Mapping[str, TypeState]) -> Learned:
     return Learned(first.depth if first else view_depth.FULL, bias)
 
 
-def share(x: float) -> float:
+def _share(x: float) -> float:
     return min(1.0 - SHARE_FLOOR, max(SHARE_FLOOR, x))
 
 
@@ -60,7 +60,7 @@ def aimed(targets: Mapping[str, Interval], bias: Mapping[str, float]) -> dict[st
     out = {}
     for name, (lo, hi) in targets.items():
         factor = math.exp(-bias.get(name, 0.0))
-        out[name] = (share(lo * factor), share(hi * factor))
+        out[name] = (_share(lo * factor), _share(hi * factor))
     return out
 
 
