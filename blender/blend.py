@@ -23,14 +23,15 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from operator import add, mul
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 ScoreSpace = Literal["log", "linear"]
+T = TypeVar("T")
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
 FLOAT_MAX = float(np.finfo(np.float64).max)
@@ -197,11 +198,18 @@ def rank_blended(blended: list[float], limit: int | None = None) -> list[int]:
 
 
 def rank_list(blended: list[float], limit: int | None = None) -> list[int]:
-    """Exactly :func:`rank`'s order for a list: descending, ties in input order.
+    """Exactly :func:`rank`'s order for a list: descending, ties in input order."""
+    return rank_by(range(len(blended)), blended.__getitem__, limit)
 
-    Python's sort is stable also with ``reverse=True``. A full sort, even for a
-    small limit: ``heapq.nlargest`` took several times longer at a few hundred
-    entries (measured), and beyond that :func:`rank_blended` uses numpy.
+
+def rank_by(items: Iterable[T], value: Callable[[T], float], limit: int | None = None) -> list[T]:
+    """``items`` in :func:`rank`'s order of their blended ``value``: descending, ties
+    in input order (Python's sort is stable also with ``reverse=True``).
+
+    A full sort, even for a small limit: ``heapq.nlargest`` took several times
+    longer at a few hundred entries (measured), and beyond that
+    :func:`rank_blended` uses numpy. Sorting the items themselves, not their
+    indices, spares the caller a lookup per result.
     """
-    order = sorted(range(len(blended)), key=blended.__getitem__, reverse=True)
-    return order if limit is None else order[:limit]
+    ranked = sorted(items, key=value, reverse=True)
+    return ranked if limit is None else ranked[:limit]

@@ -11,11 +11,13 @@ counts without a limit the encoding is most of a request.
 
 from __future__ import annotations
 
+from operator import attrgetter
+
 import msgspec
 
-from blender.blend import rank_blended
+from blender.blend import NUMPY_FROM, rank_blended, rank_by
 from blender.plan import Plan
-from blender.request import BlendRequest
+from blender.request import BlendRequest, Candidate
 
 
 class Result(msgspec.Struct, gc=False):
@@ -36,10 +38,24 @@ class ExplainedResult(msgspec.Struct, gc=False):
 class BlendResponse(msgspec.Struct, gc=False):
     policy: str
     constants_generation: int | None
-    results: list[Result] | list[ExplainedResult]
+    results: list[Result] | list[ExplainedResult] | list[Candidate]
 
 
 _ENCODER = msgspec.json.Encoder()
+_BLENDED = attrgetter("blended_score")
+
+
+def _ranked(
+    cs: list[Candidate], blended: list[float], limit: int | None
+) -> list[Candidate] | list[Result]:
+    """The results, best first: below NUMPY_FROM the candidates themselves (their
+    ``blended_score`` set), above it new rows for the ``limit`` that numpy picks."""
+    if len(cs) < NUMPY_FROM:
+        for c, value in zip(cs, blended, strict=True):
+            c.blended_score = value
+        return rank_by(cs, _BLENDED, limit)
+    order = rank_blended(blended, limit)
+    return [Result((c := cs[i]).id, c.content_type, c.score, blended[i]) for i in order]
 
 
 def blend_response(request: BlendRequest, plan: Plan) -> BlendResponse:
@@ -47,10 +63,10 @@ def blend_response(request: BlendRequest, plan: Plan) -> BlendResponse:
     blended = request.blended
     if blended is None:  # parsed with the plain type check
         blended = plan.blend(request)
-    order = rank_blended(blended, request.limit)
     cs = request.candidates
-    results: list[Result] | list[ExplainedResult]
+    results: list[Result] | list[ExplainedResult] | list[Candidate]
     if request.explain:
+        order = rank_blended(blended, request.limit)
         results = [
             ExplainedResult(
                 (c := cs[i]).id, c.content_type, c.score, blended[i], plan.constant(c.content_type)
@@ -58,7 +74,7 @@ def blend_response(request: BlendRequest, plan: Plan) -> BlendResponse:
             for i in order
         ]
     else:
-        results = [Result((c := cs[i]).id, c.content_type, c.score, blended[i]) for i in order]
+        results = _ranked(cs, blended, request.limit)
     return BlendResponse(plan.policy, plan.generation, results)
 
 

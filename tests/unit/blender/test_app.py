@@ -254,9 +254,14 @@ def test_two_apps_in_one_process_have_separate_metrics() -> None:
         assert 'code="200"' not in b.get("/metrics").text
 
 
-def test_server_timing_header(client: httpx.Client) -> None:
-    response = client.post("/v1/blend", json={"candidates": [cand(0, "video", 0.0)]})
-    assert "blend;dur=" in response.headers["server-timing"]
+def test_server_timing_header_when_asked(client: httpx.Client) -> None:
+    body = {"candidates": [cand(0, "video", 0.0)]}
+    asked = client.post("/v1/blend", json=body, headers={"Cd-Server-Timing": "1"})
+    assert asked.status_code == 200
+    assert "blend;dur=" in asked.headers["server-timing"]
+    plain = client.post("/v1/blend", json=body)
+    assert plain.status_code == 200
+    assert "server-timing" not in plain.headers
 
 
 def test_openapi_declares_blend_and_constants_schemas(client: httpx.Client) -> None:
