@@ -82,6 +82,5 @@ def test_a_clients_own_blended_score_is_ignored(n: int) -> None:
         cand(i, "video", float(i)) | {"blended_score": ["any", {"json": None}]} for i in range(n)
     ]
     results = answer({"candidates": candidates, "limit": 3})["results"]
-    assert [r["blended_score"] for r in results] == [n - 1 + 1.0, n - 2 + 1.0, n - 3 + 1.0][
-        : min(n, 3)
-    ]
+    # Scores 0 .. n-1, all video (+1.0): the best three are n, n-1, n-2.
+    assert [r["blended_score"] for r in results] == [float(n - k) for k in range(min(n, 3))]
