@@ -2,7 +2,7 @@
 service under load with its dead-letter path busy.
 
     .venv/bin/python -m bench.counter [--events 1000000] [--runs 3]
-        [--bad-fraction 0.1] [--live] [--against-clean]
+        [--bad-fraction 0.1] [--live] [--against-clean | --duet]
 
 Starts its own Tansu broker and ZooKeeper, loads ``--events`` events into a
 4-partition topic once, then measures, ``--runs`` times each:
@@ -22,6 +22,10 @@ in equal shares), so that the dead-letter path is part of the rate. ``--live``
 produces into a fresh topic per run while the service consumes, instead of
 loading once beforehand: the rate is then that of producer and service together,
 and the lag shows whether the service keeps up.
+
+``--duet`` runs both streams at the same time instead, two services pinned to one
+core (bench/counter_duet.py says why that is steadier), and reports the median of
+the rounds' rate ratios.
 
 ``--against-clean`` instead alternates runs of (b) on a clean stream and on one
 with ``--bad-fraction`` bad events (clean first in even pairs, bad first in odd
@@ -49,6 +53,7 @@ import httpx
 import orjson
 from confluent_kafka import Consumer, TopicPartition
 
+from bench import counter_duet
 from bench.counter_load import LagSampler, Stream, make_stream, verify
 from services.kafka import TopicSpec, consumer_config, ensure_topics
 from services.local.tansu import TansuBroker
@@ -174,19 +179,36 @@ def main() -> None:
         action="store_true",
         help="alternate runs on a clean stream and one with --bad-fraction; report the rate kept",
     )
+    parser.add_argument(
+        "--duet",
+        action="store_true",
+        help="run the clean and the bad stream at the same time on one core (steadier than "
+        "--against-clean on a host whose speed drifts); report the rate kept",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-counter-"))
     broker, zk = TansuBroker(work / "tansu"), ZooKeeperServer(work / "zk")
     broker.start()
     zk.start()
     try:
-        if args.against_clean:
+        if args.duet:
+            helpers = [server.server.proc.pid for server in (broker, zk) if server.server.proc]
+            rounds = counter_duet.run(
+                args, broker.bootstrap, zk.hosts, work, helpers, deployment_for, load
+            )
+        elif args.against_clean:
             pairs = against_clean(args, broker.bootstrap, zk.hosts, work)
         else:
             runs = measure(args, broker.bootstrap, zk.hosts, work)
     finally:
         broker.stop()
         zk.stop()
+    if args.duet:
+        counter_duet.report(args.events, args.bad_fraction, rounds)
+        problems = [p for r in rounds for p in r.problems]
+        if problems:
+            raise SystemExit("FAILED: " + "; ".join(problems))
+        return
     if args.against_clean:
         report_against_clean(args.events, args.bad_fraction, pairs)
         runs = [run for pair in pairs for run in pair]
