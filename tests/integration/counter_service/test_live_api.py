@@ -118,6 +118,10 @@ def test_each_bad_message_goes_unchanged_to_the_dead_letter_topic(
     assert counter.counts() == expected_counts(good)
 
     letters = read_topic(deployment.bootstrap, deployment.dlq, PARTITIONS)
+    stamped = {
+        (m.partition(), m.offset()): m.timestamp()[1]
+        for m in read_topic(deployment.bootstrap, deployment.topic, PARTITIONS)
+    }
     by_reason = {dict(m.headers())["cd-error"].decode(): m for m in letters}
     assert set(by_reason) == set(values)
     for reason, msg in by_reason.items():
@@ -127,6 +131,7 @@ def test_each_bad_message_goes_unchanged_to_the_dead_letter_topic(
         topic, partition, offset = headers["cd-source"].decode().rsplit("/", 2)
         assert topic == deployment.topic and 0 <= int(partition) < PARTITIONS
         assert int(offset) >= 0
+        assert msg.timestamp()[1] == stamped[(int(partition), int(offset))]  # unchanged too
         assert headers["cd-error-detail"]
     sources = [dict(m.headers())["cd-source"] for m in letters]
     assert len(set(sources)) == len(values)

@@ -45,10 +45,22 @@ class FakeProducer:
         self.paused = False  # the broker does not answer
         self.headers: list[Any] = []  # of every send, in order
 
-    def produce(self, topic: str, value: bytes, key: Any, **kwargs: Any) -> None:
+    def produce(  # confluent-kafka's signature, positions and names alike
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: Any = None,
+        partition: int = -1,
+        callback: Callback | None = None,
+        on_delivery: Callback | None = None,
+        timestamp: int = 0,
+        headers: Any = None,
+    ) -> None:
         assert topic == "dlq"
-        self.queued.append((value, kwargs["on_delivery"]))
-        self.headers.append(kwargs["headers"])
+        report = callback or on_delivery
+        assert report is not None, "every dead letter needs its delivery report"
+        self.queued.append((value or b"", report))
+        self.headers.append(headers)
 
     def poll(self, _timeout: float = 0.0) -> int:
         if self.paused:
