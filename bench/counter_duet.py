@@ -15,7 +15,6 @@ does not count: in a deployment the broker runs elsewhere.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import statistics
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Protocol
 
 from bench.counter_load import Stream, make_stream, verify
+from bench.pinning import pin, split_cpus
 from services.kafka import TopicSpec, ensure_topics
 from tests.integration.counter_service.harness import CounterProcess, Deployment
 
@@ -43,21 +43,6 @@ class Round:
     @property
     def ratio(self) -> float:
         return self.rates["bad"] / self.rates["clean"]
-
-
-def pin(pid: int, cpus: set[int]) -> None:
-    """Every thread of ``pid`` onto ``cpus``; threads started later inherit it."""
-    for task in os.listdir(f"/proc/{pid}/task"):
-        with contextlib.suppress(ProcessLookupError):  # a thread that just ended
-            os.sched_setaffinity(int(task), cpus)
-
-
-def split_cpus() -> tuple[set[int], set[int]]:
-    """One core for the two services, the rest for everything else."""
-    cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) < 2:
-        raise SystemExit("--duet needs at least 2 CPUs: the services get one to themselves")
-    return {cpus[0]}, set(cpus[1:])
 
 
 def run(

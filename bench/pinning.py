@@ -1,0 +1,41 @@
+"""CPU pinning for duet benchmarks: the two things compared share one core, the rest of
+the machine (broker, ZooKeeper, load generators, the bench itself) gets the others.
+
+This host's speed drifts in phases of seconds; two runs one after the other then
+see two different machines. Run at the same time on one core, the two see the
+same machine at every moment and split it fairly (the kernel's scheduler gives
+equal shares to busy threads), so the ratio of their rates is the ratio of their
+costs (duet benchmarking).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+
+def split_cpus() -> tuple[set[int], set[int]]:
+    """One core for the pair compared, the rest for everything else."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        raise SystemExit("a duet needs at least 2 CPUs: the pair compared gets one to itself")
+    return {cpus[0]}, set(cpus[1:])
+
+
+def pin(pid: int, cpus: set[int]) -> None:
+    """Every thread of ``pid`` and of its child processes onto ``cpus``; threads and
+    processes started later inherit it."""
+    for task in _tasks(pid):
+        with contextlib.suppress(ProcessLookupError):  # a thread that just ended
+            os.sched_setaffinity(task, cpus)
+
+
+def _tasks(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        found.append(int(task.name))
+        with contextlib.suppress(OSError):
+            for child in (task / "children").read_text().split():
+                found += _tasks(int(child))
+    return found
