@@ -9,8 +9,10 @@ process validates ``--events`` such events once and then twice under valgrind's
 callgrind, and the difference, divided by ``--events``, is one event's cost:
 start-up, imports and building the events fall out. ``letter`` is building one
 dead letter from a refused event the way the consume loop does (headers,
-source, timestamp), without sending it. Sending and delivery reports are
-librdkafka's and the broker's, and are not counted here.
+source, timestamp), without sending it. ``send`` is building and sending it
+the way the loop does (:class:`~counter_service.outbox.Outbox`) to a real Tansu
+broker, and waiting for its delivery report: librdkafka's threads count, the
+broker (another process) does not.
 Needs Debian's ``valgrind`` package.
 """
 
@@ -22,6 +24,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,14 +32,16 @@ from typing import Any
 from bench.counter_load import BAD_EVENTS, make_stream
 from counter_service.events import Rejection, Validator
 from counter_service.service import settle_heap
+from services.kafka import TopicSpec, ensure_topics
+from services.local.tansu import TansuBroker
 
 REPO = Path(__file__).resolve().parent.parent
 NOW_MS = 1_796_176_243_821
 RETENTION_MS = 192 * 3600 * 1000
-KINDS = ["clean", *BAD_EVENTS, "letter"]
+KINDS = ["clean", *BAD_EVENTS, "letter", "send"]
 
 
-def child(kind: str, events: int, repeats: int) -> None:
+def child(kind: str, events: int, repeats: int, bootstrap: str | None) -> None:
     """The measured work, ``repeats`` times over the same ``events`` events."""
     rng = random.Random(1)
     if kind in BAD_EVENTS:
@@ -46,17 +51,39 @@ def child(kind: str, events: int, repeats: int) -> None:
     times = [NOW_MS] * len(values)
     validator = Validator(bucket_seconds=60, retention_ms=RETENTION_MS)
     validator.batch(values[:10], times[:10])  # names seen once, as in a running service
-    if kind == "letter":
+    if kind in ("letter", "send"):
         letters_of, batch, rejections = letter_builder(values)
+    if kind == "send":
+        assert bootstrap is not None, "send needs a broker"
+        outbox = sending_outbox(bootstrap)
     settle_heap()  # the service's collector settings
     for _ in range(repeats):
-        if kind == "letter":
+        if kind == "send":
+            outbox.add(PLACEHOLDER, letters_of(batch, rejections))
+            outbox.drain()
+        elif kind == "letter":
             letters_of(batch, rejections)
         else:
             validator.batch(values, times)
 
 
-LetterBuild = Callable[[list[Any], list[Rejection]], object]
+LetterBuild = Callable[[list[Any], list[Rejection]], Any]
+DLQ = "bench.dlq"
+PLACEHOLDER = object()  # the changelog record the outbox holds: never written here
+
+
+def sending_outbox(bootstrap: str) -> Any:
+    """The consume loop's outbox with a real producer, warmed up (connection, metadata)."""
+    from confluent_kafka import Producer
+
+    from counter_service.outbox import Outbox
+    from services.kafka import producer_config
+    from services.retry import Retry
+
+    producer = Producer(producer_config(bootstrap))
+    producer.produce(DLQ, b"warm-up")
+    producer.flush(30)
+    return Outbox(producer, DLQ, lambda _record: None, Retry(attempts=8, deadline=60.0))
 
 
 def letter_builder(values: list[bytes]) -> tuple[LetterBuild, list[Any], list[Rejection]]:
@@ -80,9 +107,10 @@ def letter_builder(values: list[bytes]) -> tuple[LetterBuild, list[Any], list[Re
     return (lambda b, r: Processor._dead_letters(None, b, r)), batch, rejections  # type: ignore[arg-type]
 
 
-def instructions(kind: str, events: int, repeats: int) -> int:
+def instructions(kind: str, events: int, repeats: int, bootstrap: str) -> int:
     """What callgrind counts for the whole child process."""
     argv = [sys.executable, "-m", "bench.counter_instructions", "--child", kind]
+    argv += ["--bootstrap", bootstrap]
     sizes = ["--events", str(events), "--repeats", str(repeats)]
     done = subprocess.run(
         ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv, *sizes],
@@ -102,19 +130,36 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--events", type=int, default=3000)
     parser.add_argument("--child", choices=KINDS, help=argparse.SUPPRESS)
     parser.add_argument("--repeats", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--bootstrap", help=argparse.SUPPRESS)
+    parser.add_argument("--kinds", default=",".join(KINDS), help="which rows, comma-separated")
     args = parser.parse_args(argv)
     if args.child:
-        child(args.child, args.events, args.repeats)
+        child(args.child, args.events, args.repeats, args.bootstrap)
         return
     if shutil.which("valgrind") is None:
         raise SystemExit("needs valgrind: apt-get install valgrind")
-    print(f"instructions per event ({args.events} events, twice minus once, under callgrind)")
+    kinds = args.kinds.split(",")
+    unknown = set(kinds) - set(KINDS)
+    if unknown:
+        raise SystemExit(f"--kinds: unknown {sorted(unknown)}; known: {', '.join(KINDS)}")
+    with tempfile.TemporaryDirectory(prefix="bench-instructions-") as tmp:
+        broker = TansuBroker(Path(tmp) / "tansu")
+        broker.start()  # for "send"; the other kinds never connect
+        try:
+            ensure_topics(broker.bootstrap, [TopicSpec(DLQ, 4)])
+            table(kinds, args.events, broker.bootstrap)
+        finally:
+            broker.stop()
+
+
+def table(kinds: list[str], events: int, bootstrap: str) -> None:
+    print(f"instructions per event ({events} events, twice minus once, under callgrind)")
     print("| event | instructions |")
     print("| --- | --- |")
-    for kind in KINDS:
-        once = instructions(kind, args.events, 1)
-        twice = instructions(kind, args.events, 2)
-        print(f"| {kind} | {(twice - once) / args.events:,.0f} |", flush=True)
+    for kind in kinds:
+        once = instructions(kind, events, 1, bootstrap)
+        twice = instructions(kind, events, 2, bootstrap)
+        print(f"| {kind} | {(twice - once) / events:,.0f} |", flush=True)
 
 
 if __name__ == "__main__":
