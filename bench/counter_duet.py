@@ -31,6 +31,7 @@ SAMPLE_SECONDS = 0.05
 # The window opens once both have read this share: the service started second is
 # still warming up (caches, its first fetches) for a moment after it is ready.
 WARM_UP = 0.05
+ROUND_DEADLINE = 600.0  # seconds: a service that stalls ends the bench with its log
 NAMES = ("clean", "bad")
 
 
@@ -117,21 +118,25 @@ def one_round(
             service.wait_ready()
             pin(service_pid(service), cpus)  # threads started before the first pin
         result = Round()
-        first = last = (time.perf_counter(), processed_by(services))
+        deadline = time.monotonic() + ROUND_DEADLINE
+        first = last = (time.perf_counter(), processed_by(services, deadline))
         while min(first[1].values()) < total * WARM_UP:  # the later one's start-up left out
             time.sleep(SAMPLE_SECONDS)
-            first = last = (time.perf_counter(), processed_by(services))
+            first = last = (time.perf_counter(), processed_by(services, deadline))
         while True:
-            sample = (time.perf_counter(), processed_by(services))
+            sample = (time.perf_counter(), processed_by(services, deadline))
             if max(sample[1].values()) >= total:
                 break
             last = sample
             time.sleep(SAMPLE_SECONDS)
         result.window = last[0] - first[0]
         if result.window <= 0:
-            raise SystemExit("a service read everything before the other was ready")
+            raise SystemExit(
+                f"one service read all {total} events before the other had read "
+                f"{WARM_UP:.0%} of its own: too few --events for a duet"
+            )
         result.rates = {n: (last[1][n] - first[1][n]) / result.window for n in services}
-        while min(processed_by(services).values()) < total:
+        while min(processed_by(services, deadline).values()) < total:
             time.sleep(SAMPLE_SECONDS)
         for name, service in services.items():
             deployment = deployments[name]
@@ -148,7 +153,11 @@ def service_pid(service: CounterProcess) -> int:
     return service.server.proc.pid
 
 
-def processed_by(services: dict[str, CounterProcess]) -> dict[str, int]:
+def processed_by(services: dict[str, CounterProcess], deadline: float) -> dict[str, int]:
+    """Events each service has counted or rejected; past ``deadline``, the bench stops."""
+    if time.monotonic() > deadline:
+        logs = "\n".join(f"{n}:\n{s.server.log_tail()}" for n, s in services.items())
+        raise SystemExit(f"a duet round took over {ROUND_DEADLINE:g} s:\n{logs}")
     counts = {}
     for name, service in services.items():
         status = service.status()
