@@ -54,17 +54,25 @@ import orjson
 from confluent_kafka import Consumer, TopicPartition
 
 from bench import counter_duet
-from bench.counter_load import LagSampler, Stream, make_stream, verify
+from bench.counter_load import (
+    PARTITIONS,
+    LagSampler,
+    Stream,
+    clean_and_bad,
+    dead_letters,
+    deployment_for,
+    load,
+    make_stream,
+    processed,
+    verify,
+)
 from services.kafka import TopicSpec, consumer_config, ensure_topics
 from services.local.tansu import TansuBroker
 from services.local.zookeeper import ZooKeeperServer
 from tests.integration.counter_service.harness import (
     CounterProcess,
     Deployment,
-    produce,
 )
-
-PARTITIONS = 4
 
 
 def baseline(bootstrap: str, topic: str, total: int, batch: int) -> float:
@@ -158,15 +166,6 @@ def restore_time(deployment: Deployment, instance: str, total: int) -> float:
         fresh.stop()
 
 
-def processed(counter: CounterProcess) -> int:
-    status = counter.status()
-    return int(status["events_counted"] + status["events_rejected"])
-
-
-def dead_letters(deployment: Deployment) -> str:
-    return deployment.extra.get("CD_DLQ_TOPIC", deployment.dlq)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -193,9 +192,7 @@ def main() -> None:
     try:
         if args.duet:
             helpers = [server.server.proc.pid for server in (broker, zk) if server.server.proc]
-            rounds = counter_duet.run(
-                args, broker.bootstrap, zk.hosts, work, helpers, deployment_for, load
-            )
+            rounds = counter_duet.run(args, broker.bootstrap, zk.hosts, work, helpers)
         elif args.against_clean:
             pairs = against_clean(args, broker.bootstrap, zk.hosts, work)
         else:
@@ -243,40 +240,13 @@ def measure(args: argparse.Namespace, bootstrap: str, zk_hosts: str, work: Path)
     return runs
 
 
-def deployment_for(
-    args: argparse.Namespace, bootstrap: str, zk_hosts: str, work: Path, topic: str, label: str
-) -> Deployment:
-    """One run's deployment: its own folder, group, changelog and dead-letter topic."""
-    return Deployment(
-        bootstrap,
-        topic,
-        zk_hosts,
-        "/bench",
-        work / f"run{label}",
-        group_id=f"bench-{label}",
-        extra={
-            "CD_COUNTER_CHANGELOG_TOPIC": f"{topic}.changelog-{label}",
-            "CD_DLQ_TOPIC": f"{topic}.dlq-{label}",
-            "CD_COUNTER_BATCH_SIZE": str(args.batch),
-            "CD_LOG_LEVEL": "WARNING",
-        },
-    )
-
-
 def against_clean(
     args: argparse.Namespace, bootstrap: str, zk_hosts: str, work: Path
 ) -> list[tuple[Run, Run]]:
     """The same number of events without and with bad ones, in alternating runs, so
     that the machine's other load falls on both alike: the rate the dead-letter path
     keeps, as a ratio of paired runs."""
-    now = int(time.time() * 1000)
-    streams = {
-        "clean": make_stream(args.events, now, 0.0),
-        "bad": make_stream(args.events, now, args.bad_fraction),
-    }
-    for name, stream in streams.items():
-        ensure_topics(bootstrap, [TopicSpec(f"bench.{name}", PARTITIONS)])
-        load(bootstrap, f"bench.{name}", stream)
+    streams = clean_and_bad(args.events, args.bad_fraction, bootstrap)
     pairs = []
     for number in range(args.runs):
         runs = {}
@@ -312,13 +282,6 @@ def report_against_clean(events: int, bad_fraction: float, pairs: list[tuple[Run
     print(f"rate kept with bad events (median of the pairs' clean s / bad s): {kept:.2f}")
     print(f"each pair's ratio, in run order: {ratios}")
     print(f"ratio of the medians (clean s / bad s): {clean / bad:.2f}")
-
-
-def load(bootstrap: str, topic: str, stream: Stream) -> None:
-    began = time.perf_counter()
-    produce(bootstrap, topic, stream.values)
-    took = time.perf_counter() - began
-    print(f"  produced {len(stream.values)} events in {took:.1f}s", flush=True)
 
 
 def report(events: int, bad_fraction: float, live: bool, runs: list[Run]) -> None:

@@ -20,11 +20,17 @@ import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
-from bench.counter_load import Stream, make_stream, verify
+from bench.counter_load import (
+    PARTITIONS,
+    Stream,
+    clean_and_bad,
+    dead_letters,
+    deployment_for,
+    processed,
+    verify,
+)
 from bench.pinning import pin, split_cpus
-from services.kafka import TopicSpec, ensure_topics
 from tests.integration.counter_service.harness import CounterProcess, Deployment
 
 SAMPLE_SECONDS = 0.05
@@ -52,20 +58,11 @@ def run(
     zk_hosts: str,
     work: Path,
     helper_pids: list[int],
-    deployment_for: DeploymentFor,
-    load: Load,
 ) -> list[Round]:
     services_cpu, other_cpus = split_cpus()
     for pid in [*helper_pids, os.getpid()]:
         pin(pid, other_cpus)
-    now = int(time.time() * 1000)
-    streams = {
-        "clean": make_stream(args.events, now, 0.0),
-        "bad": make_stream(args.events, now, args.bad_fraction),
-    }
-    for name, stream in streams.items():
-        ensure_topics(bootstrap, [TopicSpec(f"bench.{name}", 4)])
-        load(bootstrap, f"bench.{name}", stream)
+    streams = clean_and_bad(args.events, args.bad_fraction, bootstrap)
     rounds = []
     for number in range(args.runs):
         # Which one starts first alternates: the first one up consumes alone for a
@@ -86,22 +83,6 @@ def run(
         )
         rounds.append(result)
     return rounds
-
-
-class DeploymentFor(Protocol):
-    def __call__(
-        self,
-        args: argparse.Namespace,
-        bootstrap: str,
-        zk_hosts: str,
-        work: Path,
-        topic: str,
-        label: str,
-    ) -> Deployment: ...
-
-
-class Load(Protocol):
-    def __call__(self, bootstrap: str, topic: str, stream: Stream) -> None: ...
 
 
 def one_round(
@@ -140,7 +121,7 @@ def one_round(
             time.sleep(SAMPLE_SECONDS)
         for name, service in services.items():
             deployment = deployments[name]
-            dlq = deployment.extra.get("CD_DLQ_TOPIC", deployment.dlq)
+            dlq = dead_letters(deployment)
             result.problems += verify(service, deployment.bootstrap, dlq, streams[name])
         return result
     finally:
@@ -158,18 +139,17 @@ def processed_by(services: dict[str, CounterProcess], deadline: float) -> dict[s
     if time.monotonic() > deadline:
         logs = "\n".join(f"{n}:\n{s.server.log_tail()}" for n, s in services.items())
         raise SystemExit(f"a duet round took over {ROUND_DEADLINE:g} s:\n{logs}")
-    counts = {}
-    for name, service in services.items():
-        status = service.status()
-        counts[name] = int(status["events_counted"] + status["events_rejected"])
-    return counts
+    return {name: processed(service) for name, service in services.items()}
 
 
 def report(events: int, bad_fraction: float, rounds: list[Round]) -> None:
     ratios = [r.ratio for r in rounds]
     clean = statistics.median(r.rates["clean"] for r in rounds)
     bad = statistics.median(r.rates["bad"] for r in rounds)
-    print(f"\n{events} events each, 4 partitions, {len(rounds)} duet rounds on one core, medians")
+    print(
+        f"\n{events} events each, {PARTITIONS} partitions, {len(rounds)} duet rounds "
+        "on one core, medians"
+    )
     print("| stream | events/s (sharing the core) |")
     print("|---|---|")
     print(f"| clean | {clean:,.0f} |")

@@ -1,5 +1,5 @@
-"""Pieces of the counter benchmark's load mode: a stream with bad events, lag samples,
-and the exactness check.
+"""Pieces of the counter benchmark: streams with bad events and their loading, one
+run's deployment, lag samples, and the exactness check.
 
 Kept apart from bench/counter.py so that the benchmark itself stays a short script;
 the harness of the integration tests provides the processes, events and readers.
@@ -7,26 +7,32 @@ the harness of the integration tests provides the processes, events and readers.
 
 from __future__ import annotations
 
+import argparse
 import random
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from counter_service import events
+from services.kafka import TopicSpec, ensure_topics
 from tests.integration.counter_service.harness import (
     CounterProcess,
+    Deployment,
     encode,
     expected_counts,
     make_events,
+    produce,
     read_topic,
 )
 
 HOUR_MS = 3_600_000
+PARTITIONS = 4
 Maker = Callable[[random.Random, int], bytes]
 
 # One maker per reason the service names (counter_service/events.py), each with a few
@@ -164,3 +170,54 @@ def verify(counter: CounterProcess, bootstrap: str, dlq: str, stream: Stream) ->
     if len(by_source) != stream.rejected or reasons != stream.bad:
         problems.append(f"dead letters by reason {dict(reasons)} != {dict(stream.bad)}")
     return problems
+
+
+def load(bootstrap: str, topic: str, stream: Stream) -> None:
+    began = time.perf_counter()
+    produce(bootstrap, topic, stream.values)
+    took = time.perf_counter() - began
+    print(f"  produced {len(stream.values)} events in {took:.1f}s", flush=True)
+
+
+def clean_and_bad(events: int, bad_fraction: float, bootstrap: str) -> dict[str, Stream]:
+    """``events`` events without and with ``bad_fraction`` bad ones, loaded into
+    ``bench.clean`` and ``bench.bad``."""
+    now = int(time.time() * 1000)
+    streams = {
+        "clean": make_stream(events, now, 0.0),
+        "bad": make_stream(events, now, bad_fraction),
+    }
+    for name, stream in streams.items():
+        ensure_topics(bootstrap, [TopicSpec(f"bench.{name}", PARTITIONS)])
+        load(bootstrap, f"bench.{name}", stream)
+    return streams
+
+
+def deployment_for(
+    args: argparse.Namespace, bootstrap: str, zk_hosts: str, work: Path, topic: str, label: str
+) -> Deployment:
+    """One run's deployment: its own folder, group, changelog and dead-letter topic."""
+    return Deployment(
+        bootstrap,
+        topic,
+        zk_hosts,
+        "/bench",
+        work / f"run{label}",
+        group_id=f"bench-{label}",
+        extra={
+            "CD_COUNTER_CHANGELOG_TOPIC": f"{topic}.changelog-{label}",
+            "CD_DLQ_TOPIC": f"{topic}.dlq-{label}",
+            "CD_COUNTER_BATCH_SIZE": str(args.batch),
+            "CD_LOG_LEVEL": "WARNING",
+        },
+    )
+
+
+def dead_letters(deployment: Deployment) -> str:
+    return deployment.extra.get("CD_DLQ_TOPIC", deployment.dlq)
+
+
+def processed(counter: CounterProcess) -> int:
+    """Events the service has counted or rejected."""
+    status = counter.status()
+    return int(status["events_counted"] + status["events_rejected"])

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-from pathlib import Path
 
 
 def split_cpus() -> tuple[set[int], set[int]]:
@@ -24,18 +23,7 @@ def split_cpus() -> tuple[set[int], set[int]]:
 
 
 def pin(pid: int, cpus: set[int]) -> None:
-    """Every thread of ``pid`` and of its child processes onto ``cpus``; threads and
-    processes started later inherit it."""
-    for task in _tasks(pid):
+    """Every thread of ``pid`` onto ``cpus``; threads it starts later inherit it."""
+    for task in os.listdir(f"/proc/{pid}/task"):
         with contextlib.suppress(ProcessLookupError):  # a thread that just ended
-            os.sched_setaffinity(task, cpus)
-
-
-def _tasks(pid: int) -> list[int]:
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        found.append(int(task.name))
-        with contextlib.suppress(OSError):
-            for child in (task / "children").read_text().split():
-                found += _tasks(int(child))
-    return found
+            os.sched_setaffinity(int(task), cpus)
