@@ -21,7 +21,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 
@@ -29,6 +28,7 @@ from counter_service import topics
 from counter_service.api import create_app
 from counter_service.events import Validator
 from counter_service.fetch_evidence import STATS_INTERVAL_MS, FetchEvidence
+from counter_service.http_thread import HttpThread
 from counter_service.processor import Processor, Topics
 from counter_service.progress import complete_through, lag
 from counter_service.registry import Registration
@@ -99,7 +99,7 @@ class CounterService:
         self.state: CounterState | None = None
         self.follower: ChangelogFollower | None = None
         self.processor: Processor | None = None
-        self.http: uvicorn.Server | None = None
+        self.http: HttpThread | None = None
         self.registration: Registration | None = None
         self.restore_report: RestoreReport | None = None
         self.snapshotter: Snapshotter | None = None
@@ -254,18 +254,8 @@ class CounterService:
 
     def _start_http(self) -> None:
         s = self.settings
-        config = uvicorn.Config(
-            create_app(self),
-            host=s.counter_host,
-            port=s.counter_port,
-            log_level="warning",
-            ws="none",
-            lifespan="off",
-            access_log=False,
-        )
-        self.http = uvicorn.Server(config)
-        # Not the main thread: uvicorn installs no signal handlers; SIGTERM stays ours.
-        threading.Thread(target=self.http.run, name="http", daemon=True).start()
+        self.http = HttpThread(create_app(self), s.counter_host, s.counter_port)
+        self.http.start()
 
     def _start_registration(self) -> None:
         s = self.settings
@@ -304,7 +294,7 @@ class CounterService:
         if self._snapshotting is not None:
             self._snapshotting.join(10.0)  # it reads the state we are about to close
         if self.http is not None:
-            self.http.should_exit = True
+            self.http.stop()
         if self.state is not None:
             self.state.close()
 
