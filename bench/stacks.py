@@ -21,7 +21,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from bench.blender import WrkRun, constants_document, request_body, wrk, wrk_script
+from bench.blender import constants_document, request_body
+from bench.wrk import WrkRun, wrk, wrk_script
 from blender.app import create_app
 from blender.constants_source import StaticConstants
 from services.local.process import ServerProcess, free_port, port_open

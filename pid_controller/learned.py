@@ -19,7 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from pid_controller import model, view_depth
-from pid_controller.step import PredictiveState, TypeState
+from pid_controller.law_settings import PredictiveSettings
+from pid_controller.step import PolicyCounts, PredictiveState, TypeState
 
 Interval = tuple[float, float]  # (low, high) share
 
@@ -87,3 +88,45 @@ def solve(
     the sample, targets aimed through the biases, shares reported as they will be measured."""
     sample = view_depth.with_depth(full, learned.depth)
     return measured(model.solve(sample, aimed(targets, learned.bias), bounds), learned.bias)
+
+
+def update_bias(
+    prev: PredictiveState | None,
+    count: int,
+    total: int,
+    predicted: float,
+    settings: PredictiveSettings,
+) -> tuple[float, bool]:
+    """The new (bias, seen): the model's log error integrated (see
+    :mod:`pid_controller.predictive`); the first measurement is taken whole."""
+    bias = prev.bias if prev else 0.0
+    seen = prev.bias_seen if prev else False
+    if total < max(1, settings.min_impressions) or predicted <= 0:
+        return bias, seen
+    observed = math.log(max(count, 0.5) / total / predicted)
+    observed = max(-settings.max_bias, min(settings.max_bias, observed))
+    if not seen:
+        return observed, True
+    return bias + settings.bias_gain * (observed - bias), True
+
+
+def update_depth(
+    full: model.SampleModel,
+    counts: PolicyCounts,
+    previous: Mapping[str, TypeState],
+    in_force: Mapping[str, float],
+    settings: PredictiveSettings,
+) -> float:
+    """The seen fraction of the slots (:mod:`pid_controller.view_depth`), smoothed.
+
+    Users' depth is a habit, not a per-window event, so a window's fit only
+    moves it by ``depth_gain``; the first fit is taken whole.
+    """
+    prev = first_state(previous)
+    current = prev.depth if prev else view_depth.FULL
+    if counts.total < max(1, settings.min_impressions):
+        return current
+    fitted = view_depth.fit(full, in_force, counts.by_type, current)
+    if prev is None or not prev.bias_seen:
+        return fitted
+    return current + settings.depth_gain * (fitted - current)

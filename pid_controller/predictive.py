@@ -95,25 +95,6 @@ def samples_by_policy(
     return out
 
 
-def _bias(
-    prev: PredictiveState | None,
-    count: int,
-    total: int,
-    predicted: float,
-    settings: PredictiveSettings,
-) -> tuple[float, bool]:
-    """The new (bias, seen): the model's log error integrated (see module doc)."""
-    bias = prev.bias if prev else 0.0
-    seen = prev.bias_seen if prev else False
-    if total < max(1, settings.min_impressions) or predicted <= 0:
-        return bias, seen
-    observed = math.log(max(count, 0.5) / total / predicted)
-    observed = max(-settings.max_bias, min(settings.max_bias, observed))
-    if not seen:
-        return observed, True
-    return bias + settings.bias_gain * (observed - bias), True
-
-
 @dataclass(frozen=True)
 class _Solved:
     solution: model.Solution
@@ -132,13 +113,13 @@ def _solve(
 ) -> _Solved:
     targets = {t: interval(v) for t, v in config.targets.items()}
     full = model.prepare(samples, settings.default_slots, targets)
-    depth = _depth(full, counts, previous, in_force, settings)
+    depth = learned.update_depth(full, counts, previous, in_force, settings)
     sample = view_depth.with_depth(full, depth)
     at_force = model.predicted_shares(sample, in_force)
     biases = {}
     for t in targets:
         prev = previous.get(t)
-        biases[t] = _bias(
+        biases[t] = learned.update_bias(
             prev.predictive if prev else None,
             counts.by_type.get(t, 0),
             counts.total,
@@ -149,28 +130,6 @@ def _solve(
     start = {t: s.u for t, s in previous.items()}
     bounds = (config.bounds.lo, config.bounds.hi)
     return _Solved(model.solve(sample, aimed, bounds, start=start), sample, biases, depth)
-
-
-def _depth(
-    full: model.SampleModel,
-    counts: PolicyCounts,
-    previous: Mapping[str, TypeState],
-    in_force: Mapping[str, float],
-    settings: PredictiveSettings,
-) -> float:
-    """The seen fraction of the slots (:mod:`pid_controller.view_depth`), smoothed.
-
-    Users' depth is a habit, not a per-window event, so a window's fit only
-    moves it by ``depth_gain``; the first fit is taken whole.
-    """
-    prev = learned.first_state(previous)
-    current = prev.depth if prev else view_depth.FULL
-    if counts.total < max(1, settings.min_impressions):
-        return current
-    fitted = view_depth.fit(full, in_force, counts.by_type, current)
-    if prev is None or not prev.bias_seen:
-        return fitted
-    return current + settings.depth_gain * (fitted - current)
 
 
 def _noise(
@@ -192,6 +151,47 @@ def _noise(
     return noise * math.sqrt(min(1.0, sol.samples / requests))
 
 
+@dataclass(frozen=True)
+class _Published:
+    """Per type: the constant published, whether the rate limit held it, and
+    the filter and flat forecast it came from (the next window's state)."""
+
+    constants: dict[str, float]
+    limited: dict[str, bool]
+    filters: dict[str, Filtered]
+    flats: dict[str, regimes.Flat]
+
+
+def _publish(
+    config: PolicyConfig,
+    counts: PolicyCounts,
+    solved: _Solved,
+    previous: Mapping[str, TypeState],
+    targets: Mapping[str, tuple[float, float]],
+    settings: PredictiveSettings,
+) -> _Published:
+    sol, bounds = solved.solution, config.bounds
+    retarget = any(
+        (s := previous.get(t)) is None or s.predictive is None or s.predictive.target != iv
+        for t, iv in targets.items()
+    )
+    out = _Published({}, {}, {}, {})
+    for t in targets:
+        prev = previous.get(t)
+        restart = retarget or sol.saturated[t] is not None
+        noise = _noise(sol, t, counts, settings)
+        state = prev.predictive if prev else None
+        f = out.filters[t] = filtered(state, sol.constants[t], noise, settings, restart)
+        flat = out.flats[t] = flat_forecast(state, sol.constants[t], noise, settings, restart)
+        drifting = f[0] + f[1]  # the level one window on
+        wanted = bounds.clamp(regimes.mix(flat, drifting))
+        # The rate limit (section 11) holds here too; the filter keeps tracking the
+        # solve, so a limited constant walks on toward it in the next windows.
+        u, out.limited[t] = limit_step(prev.u if prev else 0.0, wanted, bounds.max_step)
+        out.constants[t] = bounds.clamp(u)
+    return out
+
+
 def predictive_policy_step(
     config: PolicyConfig,
     counts: PolicyCounts,
@@ -202,79 +202,75 @@ def predictive_policy_step(
 ) -> PolicyStep:
     """One predictive step for one policy (``samples`` already the policy's, capped)."""
     solved = _solve(config, counts, samples, previous, in_force, settings)
-    sol, bounds = solved.solution, config.bounds
     targets = {t: interval(v) for t, v in config.targets.items()}
-    retarget = any(
-        (s := previous.get(t)) is None or s.predictive is None or s.predictive.target != iv
-        for t, iv in targets.items()
+    pub = _publish(config, counts, solved, previous, targets, settings)
+    predicted = model.predicted_shares(solved.sample, pub.constants)
+    return PolicyStep(
+        {
+            t: _reported(
+                t, iv, config, counts, previous.get(t) or TypeState(), solved, pub, predicted
+            )
+            for t, iv in sorted(targets.items())
+        }
     )
-    published: dict[str, float] = {}
-    limited: dict[str, bool] = {}
-    filters: dict[str, Filtered] = {}
-    flats: dict[str, regimes.Flat] = {}
-    for t in targets:
-        prev = previous.get(t)
-        z = sol.constants[t]
-        restart = retarget or sol.saturated[t] is not None
-        noise = _noise(sol, t, counts, settings)
-        state = prev.predictive if prev else None
-        f = filtered(state, z, noise, settings, restart)
-        flats[t] = flat_forecast(state, z, noise, settings, restart)
-        filters[t] = f
-        drifting = f[0] + f[1]  # the level one window on
-        wanted = bounds.clamp(regimes.mix(flats[t], drifting))
-        # The rate limit (section 11) holds here too; the filter keeps tracking the
-        # solve, so a limited constant walks on toward it in the next windows.
-        u, limited[t] = limit_step(prev.u if prev else 0.0, wanted, bounds.max_step)
-        published[t] = bounds.clamp(u)
-    predicted = model.predicted_shares(solved.sample, published)
-    steps = {}
-    for t, iv in sorted(targets.items()):
-        prev = previous.get(t) or TypeState()
-        bias, seen = solved.biases[t]
-        low, high = model.reachable(solved.sample, published, t, (bounds.lo, bounds.hi))
-        scale = math.exp(bias)
-        level, trend, p_ll, p_lt, p_tt, spread = filters[t]
-        flat = flats[t]
-        state = PredictiveState(
-            level=level,
-            trend=trend,
-            p_ll=p_ll,
-            p_lt=p_lt,
-            p_tt=p_tt,
-            bias=bias,
-            bias_seen=seen,
-            target=iv,
-            spread=spread,
-            depth=solved.depth,
-            flat=flat.level,
-            flat_var=flat.variance,
-            flat_weight=flat.weight,
-        )
-        steps[t] = _type_step(
-            t,
-            iv,
-            counts,
-            prev,
-            published[t],
-            state,
-            config,
-            predicted=min(1.0, predicted.get(t, 0.0) * scale),
-            reachable=(min(1.0, low * scale), min(1.0, high * scale)),
-            saturated=sol.saturated[t],
-            samples=sol.samples,
-            detail={
-                "feedforward": sol.constants[t],
-                "bias": bias,
-                "seen_fraction": solved.depth,
-                "flat_weight": flats[t].weight,
-                "cost": sol.cost,
-                "bound_min": bounds.lo,
-                "bound_max": bounds.hi,
-            },
-            rate_limited=limited[t],
-        )
-    return PolicyStep(steps)
+
+
+def _reported(
+    t: str,
+    iv: tuple[float, float],
+    config: PolicyConfig,
+    counts: PolicyCounts,
+    prev: TypeState,
+    solved: _Solved,
+    pub: _Published,
+    predicted: Mapping[str, float],
+) -> TypeStep:
+    """The step of type ``t`` as published: its state, prediction and reachable range."""
+    sol, bounds = solved.solution, config.bounds
+    bias, seen = solved.biases[t]
+    low, high = model.reachable(solved.sample, pub.constants, t, (bounds.lo, bounds.hi))
+    scale = math.exp(bias)
+    level, trend, p_ll, p_lt, p_tt, spread = pub.filters[t]
+    flat = pub.flats[t]
+    state = PredictiveState(
+        level=level,
+        trend=trend,
+        p_ll=p_ll,
+        p_lt=p_lt,
+        p_tt=p_tt,
+        bias=bias,
+        bias_seen=seen,
+        target=iv,
+        spread=spread,
+        depth=solved.depth,
+        flat=flat.level,
+        flat_var=flat.variance,
+        flat_weight=flat.weight,
+    )
+    detail = {
+        "feedforward": sol.constants[t],
+        "bias": bias,
+        "seen_fraction": solved.depth,
+        "flat_weight": flat.weight,
+        "cost": sol.cost,
+        "bound_min": bounds.lo,
+        "bound_max": bounds.hi,
+    }
+    return _type_step(
+        t,
+        iv,
+        counts,
+        prev,
+        pub.constants[t],
+        state,
+        config,
+        predicted=min(1.0, predicted.get(t, 0.0) * scale),
+        reachable=(min(1.0, low * scale), min(1.0, high * scale)),
+        saturated=sol.saturated[t],
+        samples=sol.samples,
+        detail=detail,
+        rate_limited=pub.limited[t],
+    )
 
 
 def _type_step(

@@ -1,6 +1,6 @@
 """A steady open-loop load on the blender, every answer and failure recorded with its time.
 
-Uses the raw-asyncio HTTP/1.1 client of :mod:`bench.blender` (a heavy client
+Uses the raw-asyncio HTTP/1.1 client of :mod:`bench.http_client` (a heavy client
 would compete with the services for two cores). Requests are paced by a
 schedule, not by the answers, so a stalled blender shows up as latency and a
 dead connection as an error, and each request's send time can be set against
@@ -16,7 +16,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from bench.blender import parse_head, request_body
+from bench.blender import request_body
+from bench.http_client import parse_head
 
 
 @dataclass

@@ -28,7 +28,7 @@ from bench.chaos.config import ChaosConfig, ChaosResult, Criterion, Figures
 from bench.chaos.controllers import ControllerStats, ControllerTarget, clean_run, complete_window
 from bench.chaos.faults import CounterKiller, ZooKeeperChaos
 from bench.chaos.traffic import EventProducer, WindowDone, window_ends
-from pid_controller.simulator.live import counted
+from pid_controller.simulator.live_stack import counted
 
 Print = Callable[[str], None]
 

@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from pid_controller.simulator.live import EventSink
+from pid_controller.simulator.live_stack import EventSink
 from services.timebuckets import last_full_window_end
 from tests.integration.counter_service.harness import GROUPS, TYPES, Key, expected_counts
 

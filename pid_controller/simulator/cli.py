@@ -23,16 +23,14 @@ from pid_controller.simulator import tune as tuning
 from pid_controller.simulator.engine import (
     CONTROLLERS,
     ControllerName,
-    RunResult,
-    Series,
     default_gains,
     simulate,
 )
-from pid_controller.simulator.live import Endpoints
-from pid_controller.simulator.metrics import largest_step
+from pid_controller.simulator.live_stack import Endpoints
 from pid_controller.simulator.plot import plot_convergence
-from pid_controller.simulator.report import Row, event_rows, row_of, write_report
+from pid_controller.simulator.report import write_report
 from pid_controller.simulator.scenario import Scenario, load_scenario, parse_scenario, shipped
+from pid_controller.simulator.tables import events_table, results_table
 from services import logs
 from services.errors import CDError, InvalidInputError
 from services.settings import ControllerSettings, load
@@ -77,32 +75,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="override the scenario's seed")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.add_argument("--workers", type=int, help="worker processes (default: by run size)")
-    p.add_argument("--live", action="store_true", help="drive the real running stack")
-    p.add_argument(
+    _add_live_options(p.add_argument_group("the real stack (--live, --feed)"))
+    return p
+
+
+def _add_live_options(g: argparse._ArgumentGroup) -> None:
+    g.add_argument("--live", action="store_true", help="drive the real running stack")
+    g.add_argument(
         "--replace-targets",
         action="store_true",
         help="--live: replace the stack's targets with the scenario's (refused without it)",
     )
-    p.add_argument(
+    g.add_argument(
         "-v",
         "--verbose",
         action="store_true",
         help="--live, --feed: also show the ZooKeeper and HTTP clients' logs",
     )
-    p.add_argument(
+    g.add_argument(
         "--live-requests-per-hour",
         type=int,
         default=1000,
         help="--live: requests per simulated hour (scaled down from the scenario's)",
     )
-    p.add_argument(
+    g.add_argument(
         "--feed",
         action="store_true",
         help="real-time traffic through the blender into Kafka until stopped",
     )
-    p.add_argument("--blender-url", default="http://127.0.0.1:8080", help="--live: the blender")
-    p.add_argument("--counter-url", help="--live: a counter (default: first of CD_COUNTER_URLS)")
-    return p
+    g.add_argument("--blender-url", default="http://127.0.0.1:8080", help="--live: the blender")
+    g.add_argument("--counter-url", help="--live: a counter (default: first of CD_COUNTER_URLS)")
 
 
 class Reporter:
@@ -145,74 +147,6 @@ def _pool(workers: int) -> Iterator[Executor | None]:
         return
     with ProcessPoolExecutor(workers) as ex:
         yield ex
-
-
-def _fmt(value: float | int | None, spec: str) -> str:
-    return "never" if value is None else format(value, spec)
-
-
-def _row_cells(r: Row, s: Series) -> list[str]:
-    limited = sum(s.rate_limited)
-    return [
-        _fmt(r.first_share, ".2%"),
-        _fmt(r.final_share, ".2%"),
-        _fmt(r.settle_hours, "d"),
-        f"{r.overshoot_pct:.1f}",
-        _fmt(r.steady_state_error_pct, ".2f"),
-        str(r.saturated_hours),
-        f"{largest_step(s.u):.2f}" + (f" ({limited} lim)" if limited else ""),
-    ]
-
-
-HEAD = [
-    "first share",
-    "final share",
-    "settle h",
-    "overshoot %",
-    "steady err %",
-    "saturated h",
-    "max |Δu|",
-]
-SHORT = ["first", "final", "settle h", "over %", "sse %", "sat h", "Δu"]
-
-
-def results_table(runs: Sequence[RunResult]) -> Table:
-    """One row per policy and type; with several runs, their columns side by side."""
-    hour = runs[0].hour_seconds
-    length = f"{runs[0].hours} h" if hour == 3600 else f"{runs[0].hours} windows of {hour} s"
-    note = "" if hour == 3600 else "; hour columns count windows"
-    table = Table(title=f"scenario {runs[0].scenario.name} ({length}{note})")
-    for name in ("policy", "type", "target"):
-        table.add_column(name, no_wrap=True)
-    for run in runs:
-        for head, short in zip(HEAD, SHORT, strict=True):
-            name = head if len(runs) == 1 else f"{short}\n({run.controller})"
-            table.add_column(name, justify="right")
-    for i, s in enumerate(runs[0].series):
-        cells = [_row_cells(row_of(r.series[i], r.events, r.hours), r.series[i]) for r in runs]
-        table.add_row(s.policy, s.type, s.target[-1].label(), *(c for r in cells for c in r))
-    return table
-
-
-def events_table(run: RunResult) -> Table:
-    """Metrics counted from each event: how fast the loop recovered from it."""
-    table = Table(title=f"per event ({run.controller} controller), hours counted from the event")
-    for name in ("hour", "event", "policy", "type"):
-        table.add_column(name, no_wrap=name != "event")
-    for name in ("settle h", "overshoot %", "saturated after h"):
-        table.add_column(name, justify="right")
-    for i, e in enumerate(run.events):
-        for r in event_rows(run, i):
-            table.add_row(
-                str(e.hour),
-                e.label,
-                r.policy,
-                r.type,
-                _fmt(r.settle_hours, "d"),
-                f"{r.overshoot_pct:.1f}",
-                _fmt(r.saturated_after_hours, "d").replace("never", "-"),
-            )
-    return table
 
 
 def _list(console: Console) -> int:

@@ -19,6 +19,7 @@ from pid_controller.simulator import cli
 from pid_controller.simulator.engine import simulate
 from pid_controller.simulator.plot import plot_convergence
 from pid_controller.simulator.scenario import load_scenario
+from pid_controller.simulator.tables import results_table
 from services.errors import CDError
 from services.local.stack import running_stack
 
@@ -82,7 +83,7 @@ def compare(out: Path) -> Path:
     )
     print("demo: the same draws in process, predictive beside PID", flush=True)
     runs = [simulate(scenario, "predictive"), simulate(scenario, "pid")]
-    Console(width=160).print(cli.results_table(runs))
+    Console(width=160).print(results_table(runs))
     picture = out / "predictive-vs-pid.png"
     plot_convergence(runs, picture)
     return picture

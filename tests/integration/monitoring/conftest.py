@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from pid_controller.simulator.live import wait_until
+from pid_controller.simulator.live_stack import wait_until
 from services.documents import ConstantsDocument, dump_document
 from services.local.prometheus import Monitoring
 from services.local.stack import Stack, free_ports, running_stack

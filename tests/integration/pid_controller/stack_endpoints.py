@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pid_controller.simulator.live import Endpoints
+from pid_controller.simulator.live_stack import Endpoints
 from services.local.stack import Ports
 
 

@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from pid_controller.simulator.engine import simulate
-from pid_controller.simulator.live import Endpoints, feed, simulate_live, wait_until
+from pid_controller.simulator.live import feed, simulate_live
+from pid_controller.simulator.live_stack import Endpoints, wait_until
 from pid_controller.simulator.scenario import load_scenario
 from services.docstore import read_constants, read_targets
 from services.errors import InvalidInputError

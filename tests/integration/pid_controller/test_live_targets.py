@@ -21,13 +21,8 @@ from pid_controller.simulator.engine import (
     default_gains,
     policy_configs,
 )
-from pid_controller.simulator.live import (
-    Endpoints,
-    EventSink,
-    LiveController,
-    claim_targets,
-    simulate_live,
-)
+from pid_controller.simulator.live import LiveController, simulate_live
+from pid_controller.simulator.live_stack import Endpoints, EventSink, claim_targets
 from pid_controller.simulator.scenario import load_scenario
 from services.documents import Bounds, ConstantsDocument, dump_document
 from services.errors import CDError, InvalidInputError
