@@ -57,6 +57,7 @@ from bench import counter_duet
 from bench.counter_load import (
     PARTITIONS,
     LagSampler,
+    Stall,
     Stream,
     clean_and_bad,
     dead_letters,
@@ -137,7 +138,8 @@ def service_run(
             first = time.perf_counter()
             if feed is not None:
                 feed()
-            while processed(counter) < total:
+            stall = Stall(f"counting in {instance}", {instance: counter})
+            while stall.processed()[instance] < total:
                 time.sleep(0.02)
             run.service = time.perf_counter() - first
         run.problems = verify(counter, deployment.bootstrap, dead_letters(deployment), stream)
@@ -155,7 +157,9 @@ def restore_time(deployment: Deployment, instance: str, total: int) -> float:
     began = time.perf_counter()
     try:
         fresh.server.start(60)
+        stall = Stall(f"restoring {instance}", {instance: fresh})
         while True:
+            stall.check()
             try:
                 if processed(fresh) >= total:
                     return time.perf_counter() - began
@@ -167,11 +171,22 @@ def restore_time(deployment: Deployment, instance: str, total: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--batch", type=int, default=10_000)
-    parser.add_argument("--bad-fraction", type=float, default=0.0)
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
+    parser.add_argument(
+        "--events", type=int, default=1_000_000, help="events per stream (default 1,000,000)"
+    )
+    parser.add_argument(
+        "--runs", type=int, default=3, help="runs of each measurement, or duet rounds (default 3)"
+    )
+    parser.add_argument(
+        "--batch", type=int, default=10_000, help="messages per poll of the baseline consumer"
+    )
+    parser.add_argument(
+        "--bad-fraction",
+        type=float,
+        default=0.0,
+        help="share of bad events, every reason in equal parts (the README measures 0.1)",
+    )
     parser.add_argument("--live", action="store_true", help="produce while the service runs")
     parser.add_argument(
         "--against-clean",

@@ -23,11 +23,11 @@ from pathlib import Path
 
 from bench.counter_load import (
     PARTITIONS,
+    Stall,
     Stream,
     clean_and_bad,
     dead_letters,
     deployment_for,
-    processed,
     verify,
 )
 from bench.pinning import pin, split_cpus
@@ -37,7 +37,6 @@ SAMPLE_SECONDS = 0.05
 # The window opens once both have read this share: the service started second is
 # still warming up (caches, its first fetches) for a moment after it is ready.
 WARM_UP = 0.05
-ROUND_DEADLINE = 600.0  # seconds: a service that stalls ends the bench with its log
 NAMES = ("clean", "bad")
 
 
@@ -99,13 +98,13 @@ def one_round(
             service.wait_ready()
             pin(service_pid(service), cpus)  # threads started before the first pin
         result = Round()
-        deadline = time.monotonic() + ROUND_DEADLINE
-        first = last = (time.perf_counter(), processed_by(services, deadline))
+        stall = Stall("a duet round", services)
+        first = last = (time.perf_counter(), stall.processed())
         while min(first[1].values()) < total * WARM_UP:  # the later one's start-up left out
             time.sleep(SAMPLE_SECONDS)
-            first = last = (time.perf_counter(), processed_by(services, deadline))
+            first = last = (time.perf_counter(), stall.processed())
         while True:
-            sample = (time.perf_counter(), processed_by(services, deadline))
+            sample = (time.perf_counter(), stall.processed())
             if max(sample[1].values()) >= total:
                 break
             last = sample
@@ -117,7 +116,7 @@ def one_round(
                 f"{WARM_UP:.0%} of its own: too few --events for a duet"
             )
         result.rates = {n: (last[1][n] - first[1][n]) / result.window for n in services}
-        while min(processed_by(services, deadline).values()) < total:
+        while min(stall.processed().values()) < total:
             time.sleep(SAMPLE_SECONDS)
         for name, service in services.items():
             deployment = deployments[name]
@@ -132,14 +131,6 @@ def one_round(
 def service_pid(service: CounterProcess) -> int:
     assert service.server.proc is not None, "started"
     return service.server.proc.pid
-
-
-def processed_by(services: dict[str, CounterProcess], deadline: float) -> dict[str, int]:
-    """Events each service has counted or rejected; past ``deadline``, the bench stops."""
-    if time.monotonic() > deadline:
-        logs = "\n".join(f"{n}:\n{s.server.log_tail()}" for n, s in services.items())
-        raise SystemExit(f"a duet round took over {ROUND_DEADLINE:g} s:\n{logs}")
-    return {name: processed(service) for name, service in services.items()}
 
 
 def report(events: int, bad_fraction: float, rounds: list[Round]) -> None:

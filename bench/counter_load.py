@@ -12,7 +12,7 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -221,3 +221,25 @@ def processed(counter: CounterProcess) -> int:
     """Events the service has counted or rejected."""
     status = counter.status()
     return int(status["events_counted"] + status["events_rejected"])
+
+
+STALL_SECONDS = 600.0  # a service that stalls this long ends the bench with its log
+
+
+class Stall:
+    """A deadline for one measured step: past it the bench stops and prints the
+    services' logs, instead of waiting for ever on a service that stopped moving."""
+
+    def __init__(self, what: str, services: Mapping[str, CounterProcess]) -> None:
+        self.what, self.services = what, services
+        self.deadline = time.monotonic() + STALL_SECONDS
+
+    def check(self) -> None:
+        if time.monotonic() > self.deadline:
+            logs = "\n".join(f"{n}:\n{s.server.log_tail()}" for n, s in self.services.items())
+            raise SystemExit(f"{self.what} took over {STALL_SECONDS:g} s:\n{logs}")
+
+    def processed(self) -> dict[str, int]:
+        """Events each service has counted or rejected."""
+        self.check()
+        return {name: processed(service) for name, service in self.services.items()}
