@@ -2,10 +2,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: bootstrap test lint typecheck unit integration bench clean up down status demo
+.PHONY: bootstrap bench-tools test lint typecheck unit integration clean up down status demo
 
 bootstrap:
 	@bash scripts/bootstrap.sh
+
+# What only the benches need: valgrind for bench.*_instructions (wrk is in bootstrap).
+bench-tools:
+	@EXTRA_APT_PACKAGES=valgrind bash scripts/bootstrap.sh
 
 lint: bootstrap
 	$(BIN)/ruff check .

@@ -12,7 +12,7 @@ identical requests (``callgrind_control``), so start-up and warm-up are left
 out. Instructions are not time (cache misses and branch prediction differ, and
 wrk's ratios have come out a few hundredths below these), but a change that
 saves instructions on the request path shows here at once, on any machine.
-Needs Debian's ``valgrind`` package.
+Needs Debian's ``valgrind`` package (``make bench-tools``).
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> None:
         run_baseline(args.baseline_server)
         return
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
-        raise SystemExit("needs valgrind and callgrind_control (Debian package valgrind)")
+        raise SystemExit("needs valgrind and callgrind_control: `make bench-tools` installs them")
     with tempfile.TemporaryDirectory(prefix="bench-instructions-") as tmp:
         servers = {kind: Counted(kind, Path(tmp)) for kind in ("blender", "baseline")}
         try:

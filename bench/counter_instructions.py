@@ -13,7 +13,7 @@ source, timestamp), without sending it. ``send`` is building and sending it
 the way the loop does (:class:`~counter_service.outbox.Outbox`) to a real Tansu
 broker, and waiting for its delivery report: librdkafka's threads count, the
 broker (another process) does not.
-Needs Debian's ``valgrind`` package.
+Needs Debian's ``valgrind`` package (``make bench-tools``).
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
         child(args.child, args.events, args.repeats, args.bootstrap)
         return
     if shutil.which("valgrind") is None:
-        raise SystemExit("needs valgrind: apt-get install valgrind")
+        raise SystemExit("needs valgrind: `make bench-tools` installs it")
     kinds = args.kinds.split(",")
     unknown = set(kinds) - set(KINDS)
     if unknown:

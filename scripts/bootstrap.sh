@@ -4,8 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# wrk: the load generator of bench/blender.py.
+# wrk: the load generator of bench/blender.py. EXTRA_APT_PACKAGES adds more
+# (`make bench-tools`: valgrind, for the benches' instruction counts).
 APT_PACKAGES=(zookeeper kcat docker-compose chromium prometheus prometheus-pushgateway wrk)
+read -r -a extra <<<"${EXTRA_APT_PACKAGES:-}"
+APT_PACKAGES+=("${extra[@]}")
 PYTHON=${PYTHON:-python3}
 VENV=.venv
 
