@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from confluent_kafka.admin import AdminClient
 
 from counter_service import recovery, topics
-from counter_service.restore import ChangelogFollower, ChangelogGapError
+from counter_service.restore import ChangelogFollower, ChangelogGapError, Fence
 from counter_service.snapshot import Footer, Snapshot, SnapshotStore
 from counter_service.state import CounterState, StateDamagedError
 from services.errors import UpstreamError
@@ -86,23 +86,9 @@ def restore(
         raise StateDamagedError(decision.reason)
     read = latest.records if latest is not None else 0
     if decision.action == "snapshot" and latest is not None:
-        follower.state.load(latest.footer, latest.counts)
-        log.info(
-            "loaded snapshot %s (%d counts, taken %s ms) from %s: %s",
-            latest.footer.snapshot,
-            len(latest.counts),
-            latest.footer.taken_ms,
-            snapshots.topic,
-            decision.reason,
-        )
+        _load(follower.state, latest, snapshots.topic, decision.reason)
     follower.start()
-    while not waiter.wait(0.5):
-        if isinstance(follower.failure, ChangelogGapError):
-            raise follower.failure
-        if follower.failure is not None or aborted():
-            raise UpstreamError("restore aborted") from follower.failure
-        if time.monotonic() - began > timeout:
-            raise UpstreamError(f"changelog not read to its end in {timeout}s")
+    _read_through(follower, waiter, began + timeout, timeout, aborted)
     report = RestoreReport(
         read + follower.records_read, time.monotonic() - began, decision.action == "snapshot"
     )
@@ -113,6 +99,36 @@ def restore(
         " (from a snapshot)" if report.from_snapshot else "",
     )
     return report
+
+
+def _load(state: CounterState, latest: Snapshot, topic: str, reason: str) -> None:
+    state.load(latest.footer, latest.counts)
+    log.info(
+        "loaded snapshot %s (%d counts, taken %s ms) from %s: %s",
+        latest.footer.snapshot,
+        len(latest.counts),
+        latest.footer.taken_ms,
+        topic,
+        reason,
+    )
+
+
+def _read_through(
+    follower: ChangelogFollower,
+    waiter: Fence,
+    deadline: float,
+    timeout: float,
+    aborted: Callable[[], bool],
+) -> None:
+    """Wait until the follower has read every start-up fence: the state is then the
+    changelog as of the moment the fences were produced."""
+    while not waiter.wait(0.5):
+        if isinstance(follower.failure, ChangelogGapError):
+            raise follower.failure
+        if follower.failure is not None or aborted():
+            raise UpstreamError("restore aborted") from follower.failure
+        if time.monotonic() > deadline:
+            raise UpstreamError(f"changelog not read to its end in {timeout}s")
 
 
 def _plan(
