@@ -170,7 +170,7 @@ def restore_time(deployment: Deployment, instance: str, total: int) -> float:
         fresh.stop()
 
 
-def main() -> None:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument(
         "--events", type=int, default=1_000_000, help="events per stream (default 1,000,000)"
@@ -199,7 +199,11 @@ def main() -> None:
         help="run the clean and the bad stream at the same time on one core (steadier than "
         "--against-clean on a host whose speed drifts); report the rate kept",
     )
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = _parser().parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-counter-"))
     broker, zk = TansuBroker(work / "tansu"), ZooKeeperServer(work / "zk")
     broker.start()

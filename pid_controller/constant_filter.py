@@ -32,9 +32,11 @@ noisy trend: shrinking the trend by its own signal-to-noise ratio as well
 
 from __future__ import annotations
 
-from pid_controller import regimes
+import math
+
+from pid_controller import model, regimes
 from pid_controller.law_settings import PredictiveSettings
-from pid_controller.step import PredictiveState
+from pid_controller.step import PolicyCounts, PredictiveState
 
 Filtered = tuple[float, float, float, float, float, float]
 
@@ -119,3 +121,22 @@ def flat_forecast(
     drifting = (forecast[0], forecast[2] + forecast[5])
     old = regimes.Flat(prev.flat, prev.flat_var, weight)
     return regimes.update(old, z, forecast[5], drifting, jumped)
+
+
+def solved_noise(
+    sol: model.Solution, name: str, counts: PolicyCounts, settings: PredictiveSettings
+) -> float:
+    """The solved constant's standard error, for the filter.
+
+    With the window's impressions measured, the sample's own sampling error
+    cancels (the bias is measured on the same sample, see the module doc) and
+    what is left is the noise of the measured share: the same per-request
+    spread the model measured on the sample (requests differ, so impressions
+    are not independent draws), over all the window's requests instead of the
+    sampled ones. Without impressions it is the sample's noise itself.
+    """
+    total, noise = counts.total, sol.u_std[name]
+    if total < max(1, settings.min_impressions) or sol.samples <= 0 or sol.slots <= 0:
+        return noise
+    requests = total / (sol.slots / sol.samples)  # impressions over mean slots per request
+    return noise * math.sqrt(min(1.0, sol.samples / requests))

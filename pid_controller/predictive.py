@@ -34,7 +34,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from pid_controller import learned, model, regimes, view_depth
-from pid_controller.constant_filter import Filtered, filtered, flat_forecast
+from pid_controller.constant_filter import Filtered, filtered, flat_forecast, solved_noise
 from pid_controller.law_settings import PredictiveSettings
 from pid_controller.step import (
     Bounds,
@@ -132,25 +132,6 @@ def _solve(
     return _Solved(model.solve(sample, aimed, bounds, start=start), sample, biases, depth)
 
 
-def _noise(
-    sol: model.Solution, name: str, counts: PolicyCounts, settings: PredictiveSettings
-) -> float:
-    """The solved constant's standard error, for the filter.
-
-    With the window's impressions measured, the sample's own sampling error
-    cancels (the bias is measured on the same sample, see the module doc) and
-    what is left is the noise of the measured share: the same per-request
-    spread the model measured on the sample (requests differ, so impressions
-    are not independent draws), over all the window's requests instead of the
-    sampled ones. Without impressions it is the sample's noise itself.
-    """
-    total, noise = counts.total, sol.u_std[name]
-    if total < max(1, settings.min_impressions) or sol.samples <= 0 or sol.slots <= 0:
-        return noise
-    requests = total / (sol.slots / sol.samples)  # impressions over mean slots per request
-    return noise * math.sqrt(min(1.0, sol.samples / requests))
-
-
 @dataclass(frozen=True)
 class _Published:
     """Per type: the constant published, whether the rate limit held it, and
@@ -179,7 +160,7 @@ def _publish(
     for t in targets:
         prev = previous.get(t)
         restart = retarget or sol.saturated[t] is not None
-        noise = _noise(sol, t, counts, settings)
+        noise = solved_noise(sol, t, counts, settings)
         state = prev.predictive if prev else None
         f = out.filters[t] = filtered(state, sol.constants[t], noise, settings, restart)
         flat = out.flats[t] = flat_forecast(state, sol.constants[t], noise, settings, restart)
@@ -230,23 +211,8 @@ def _reported(
     bias, seen = solved.biases[t]
     low, high = model.reachable(solved.sample, pub.constants, t, (bounds.lo, bounds.hi))
     scale = math.exp(bias)
-    level, trend, p_ll, p_lt, p_tt, spread = pub.filters[t]
     flat = pub.flats[t]
-    state = PredictiveState(
-        level=level,
-        trend=trend,
-        p_ll=p_ll,
-        p_lt=p_lt,
-        p_tt=p_tt,
-        bias=bias,
-        bias_seen=seen,
-        target=iv,
-        spread=spread,
-        depth=solved.depth,
-        flat=flat.level,
-        flat_var=flat.variance,
-        flat_weight=flat.weight,
-    )
+    state = _state(pub.filters[t], flat, (bias, seen), iv, solved.depth)
     detail = {
         "feedforward": sol.constants[t],
         "bias": bias,
@@ -270,6 +236,32 @@ def _reported(
         samples=sol.samples,
         detail=detail,
         rate_limited=pub.limited[t],
+    )
+
+
+def _state(
+    f: Filtered,
+    flat: regimes.Flat,
+    bias: tuple[float, bool],
+    target: tuple[float, float],
+    depth: float,
+) -> PredictiveState:
+    """What the next window's step starts from."""
+    level, trend, p_ll, p_lt, p_tt, spread = f
+    return PredictiveState(
+        level=level,
+        trend=trend,
+        p_ll=p_ll,
+        p_lt=p_lt,
+        p_tt=p_tt,
+        bias=bias[0],
+        bias_seen=bias[1],
+        target=target,
+        spread=spread,
+        depth=depth,
+        flat=flat.level,
+        flat_var=flat.variance,
+        flat_weight=flat.weight,
     )
 
 
