@@ -28,7 +28,7 @@ import numpy.typing as npt
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from blender.blend import select_top
-from pid_controller import model
+from pid_controller import model, sample_model
 from services.samples import SampledRequest
 
 BUDGET_SECONDS = 1.0
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     for _ in range(args.repeat):
         c0 = time.process_time()
         t0 = time.perf_counter()
-        m = model.prepare(samples, SLOTS)
+        m = sample_model.prepare(samples, SLOTS)
         t1 = time.perf_counter()
         sol = model.solve(m, targets, (-5.0, 5.0))
         t2 = time.perf_counter()

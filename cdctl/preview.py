@@ -19,7 +19,7 @@ from typing import Any
 
 from rich.table import Table
 
-from pid_controller import learned, model
+from pid_controller import learned, model, sample_model
 from pid_controller.predictive import interval, samples_by_policy
 from pid_controller.samples_source import SamplesSource
 from pid_controller.step import Bounds, resolve_bounds
@@ -85,7 +85,7 @@ def preview(
     samples_of = policy if by_policy.get(policy) else DEFAULT_POLICY
     samples = by_policy.get(samples_of, [])
     targets = {t: interval(band) for t, band in entry.intervals().items()}
-    prepared = model.prepare(samples, settings.controller_default_slots, targets)
+    prepared = sample_model.prepare(samples, settings.controller_default_slots, targets)
     known = known or learned.Learned()
     solution = learned.solve(prepared, targets, bounds, known)
     return Preview(policy, span, samples_of, targets, bounds, solution, known)

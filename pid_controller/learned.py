@@ -18,7 +18,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from pid_controller import model, view_depth
+from pid_controller import model, sample_model, view_depth
 from pid_controller.law_settings import PredictiveSettings
 from pid_controller.step import PolicyCounts, PredictiveState, TypeState
 
@@ -79,7 +79,7 @@ def measured(solution: model.Solution, bias: Mapping[str, float]) -> model.Solut
 
 
 def solve(
-    full: model.SampleModel,
+    full: sample_model.SampleModel,
     targets: Mapping[str, Interval],
     bounds: Interval,
     learned: Learned,
@@ -111,7 +111,7 @@ def update_bias(
 
 
 def update_depth(
-    full: model.SampleModel,
+    full: sample_model.SampleModel,
     counts: PolicyCounts,
     previous: Mapping[str, TypeState],
     in_force: Mapping[str, float],

@@ -33,7 +33,7 @@ import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from pid_controller import learned, model, regimes, view_depth
+from pid_controller import learned, model, regimes, sample_model, view_depth
 from pid_controller.constant_filter import Filtered, filtered, flat_forecast, solved_noise
 from pid_controller.law_settings import PredictiveSettings
 from pid_controller.step import (
@@ -88,17 +88,17 @@ def samples_by_policy(
         folded = [
             x
             for g, s in kept.items()
-            for x in model.subsample(s, round(seen[g] * fraction), seed=len(s))[: len(s)]
+            for x in sample_model.subsample(s, round(seen[g] * fraction), seed=len(s))[: len(s)]
             if round(seen[g] * fraction) > 0
         ]
-        out[policy] = model.subsample(folded, cap, seed=len(folded))
+        out[policy] = sample_model.subsample(folded, cap, seed=len(folded))
     return out
 
 
 @dataclass(frozen=True)
 class _Solved:
     solution: model.Solution
-    sample: model.SampleModel
+    sample: sample_model.SampleModel
     biases: dict[str, tuple[float, bool]]
     depth: float
 
@@ -112,7 +112,7 @@ def _solve(
     settings: PredictiveSettings,
 ) -> _Solved:
     targets = {t: interval(v) for t, v in config.targets.items()}
-    full = model.prepare(samples, settings.default_slots, targets)
+    full = sample_model.prepare(samples, settings.default_slots, targets)
     depth = learned.update_depth(full, counts, previous, in_force, settings)
     sample = view_depth.with_depth(full, depth)
     at_force = model.predicted_shares(sample, in_force)

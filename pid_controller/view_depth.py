@@ -25,7 +25,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from pid_controller.model import SampleModel, predicted_shares
+from pid_controller.model import predicted_shares
+from pid_controller.sample_model import SampleModel
 
 FULL = 1.0
 # Log-likelihood (nats) another depth must gain over the one believed to be taken:

@@ -13,7 +13,7 @@ import numpy as np
 import orjson
 import pytest
 
-from pid_controller import model
+from pid_controller import model, sample_model
 from pid_controller.runner import ControllerConfig, run_once
 from pid_controller.step import Bounds, Gains
 from services.docstore import read_constants
@@ -61,7 +61,7 @@ def test_predictive_step_publishes_the_solve_with_its_diagnostics(store: ZkStore
     assert d.reachable is not None and d.reachable[0] < 0.1 < d.reachable[1]
     u = doc.policies["default"]["video"]
     # The published constant puts the sample (default slots: 25) on target.
-    m = model.prepare(window.by_group["control"], CONFIG_SLOTS)
+    m = sample_model.prepare(window.by_group["control"], CONFIG_SLOTS)
     assert model.predicted_shares(m, {"video": u})["video"] == pytest.approx(0.1, abs=0.01)
     raw = orjson.loads(store.read(store.paths.constants).data)  # type: ignore[union-attr]
     assert raw["mode"] == "predictive" and raw["samples_skipped"] == 2
@@ -165,7 +165,7 @@ def test_the_next_window_measures_the_models_bias_at_the_constants_in_force(
     fetch = counts({"control": (100_000, {"video": 20_000, "image": 80_000})})
     run_once(store, PREDICTIVE, at=T0, fetch=fetch, samples=lambda s, e: window)
     u1 = read_constants(store).doc.policies["default"]["video"]  # type: ignore[union-attr]
-    m = model.prepare(window.by_group["control"], CONFIG_SLOTS)
+    m = sample_model.prepare(window.by_group["control"], CONFIG_SLOTS)
     video = round(model.predicted_shares(m, {"video": u1})["video"] * 100_000)
     on_target = counts({"control": (100_000, {"video": video, "image": 100_000 - video})})
     run_once(store, PREDICTIVE, at=at(1), fetch=on_target, samples=lambda s, e: window)

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from blender.blend import apply_constants, offsets_for, select_top
-from pid_controller import model
+from pid_controller import model, sample_model
 from services.samples import SampledRequest, ScoreSpace
 
 TYPES = ("fresh", "idea", "image", "video")
@@ -63,7 +63,7 @@ def blended_shares(
 
 def test_solve_hits_every_target_on_the_sample_as_the_blender_blends_it() -> None:
     samples = draw(1, 400, 120, 20)
-    m = model.prepare(samples, 25)
+    m = sample_model.prepare(samples, 25)
     targets = {"video": 0.04, "fresh": 0.30, "idea": 0.2}
     sol = model.solve(m, {t: (v, v) for t, v in targets.items()}, (-5.0, 5.0))
     served = blended_shares(samples, sol.constants, 25)
@@ -80,11 +80,13 @@ def test_linear_space_and_default_slots_give_the_same_constants_as_log_space() -
     log_samples = draw(2, 200, 60, None)
     linear = draw(2, 200, 60, None, space="linear")
     targets = {"video": (0.1, 0.1)}
-    a = model.solve(model.prepare(log_samples, 10), targets, (-5, 5))
-    b = model.solve(model.prepare(linear, 10), targets, (-5, 5))
+    a = model.solve(sample_model.prepare(log_samples, 10), targets, (-5, 5))
+    b = model.solve(sample_model.prepare(linear, 10), targets, (-5, 5))
     assert a.constants["video"] == pytest.approx(b.constants["video"], abs=1e-9)
     served = blended_shares(linear, b.constants, 10)
-    assert served["video"] == pytest.approx(0.1, abs=1.5 / model.prepare(linear, 10).total_slots)
+    assert served["video"] == pytest.approx(
+        0.1, abs=1.5 / sample_model.prepare(linear, 10).total_slots
+    )
 
 
 @settings(max_examples=60, deadline=None)
@@ -109,7 +111,7 @@ def test_shares_reached_by_some_constants_are_found_again(
     truth = {t: p for t, p in zip(TYPES[:n_types], pushes, strict=False)}
     reached = blended_shares(samples, truth, 8)
     targeted = {t: (reached[t], reached[t]) for t in TYPES[: max(1, n_types - 1)] if t in reached}
-    m = model.prepare(samples, 8)
+    m = sample_model.prepare(samples, 8)
     sol = model.solve(m, targeted, (-5.0, 5.0))
     served = blended_shares(samples, sol.constants, 8)
     for t, (v, _) in targeted.items():
@@ -128,7 +130,7 @@ def test_shares_reached_by_some_constants_are_found_again(
 def test_reachable_range_grows_with_the_bounds(
     seed: int, inner: tuple[float, float], widen: tuple[float, float], others: list[float]
 ) -> None:
-    m = model.prepare(draw(seed, 30, 30, 6), 6)
+    m = sample_model.prepare(draw(seed, 30, 30, 6), 6)
     constants = dict(zip(TYPES, others, strict=True))
     narrow = model.reachable(m, constants, "video", inner)
     wide = model.reachable(m, constants, "video", (inner[0] - widen[0], inner[1] + widen[1]))
@@ -143,7 +145,7 @@ def test_a_target_outside_the_reachable_range_is_reported_saturated_at_the_bound
     seed: int, beyond: float, side: int
 ) -> None:
     bounds = (-0.3, 0.3)
-    m = model.prepare(draw(seed, 40, 40, 8), 8)
+    m = sample_model.prepare(draw(seed, 40, 40, 8), 8)
     low, high = model.reachable(m, {}, "video", bounds)
     wanted = high + beyond if side > 0 else low - beyond
     if not 0 < wanted < 1:
@@ -156,7 +158,7 @@ def test_a_target_outside_the_reachable_range_is_reported_saturated_at_the_bound
 
 def test_a_range_target_is_not_pushed_inside_and_steered_to_its_nearest_edge_outside() -> None:
     samples = draw(3, 300, 80, 15)
-    m = model.prepare(samples, 15)
+    m = sample_model.prepare(samples, 15)
     free = model.predicted_shares(m, {})["video"]
     inside = model.solve(m, {"video": (free * 0.8, free * 1.2)}, (-5, 5))
     assert inside.constants["video"] == 0.0
@@ -168,7 +170,7 @@ def test_a_range_target_is_not_pushed_inside_and_steered_to_its_nearest_edge_out
 
 
 def test_engagement_cost_is_zero_without_constants_and_positive_when_pushing_a_weak_type() -> None:
-    m = model.prepare(draw(4, 300, 80, 15), 15)
+    m = sample_model.prepare(draw(4, 300, 80, 15), 15)
     assert model.engagement_cost(m, {}) == 0.0
     free = model.predicted_shares(m, {})["video"]
     sol = model.solve(m, {"video": (free * 2, free * 2)}, (-5, 5))
@@ -207,7 +209,7 @@ def _one(types: tuple[str, ...], scores: list[float], slots: int | None = 5) -> 
 def test_degenerate_samples_give_finite_answers_within_bounds(
     samples: list[SampledRequest],
 ) -> None:
-    m = model.prepare(samples, 25, ["video"])
+    m = sample_model.prepare(samples, 25, ["video"])
     sol = model.solve(m, {"video": (0.2, 0.2), "image": (0.5, 0.5)}, (-1.0, 2.0))
     _all_finite(sol)
     assert all(-1.0 <= u <= 2.0 for u in sol.constants.values())
@@ -217,7 +219,7 @@ def test_degenerate_samples_give_finite_answers_within_bounds(
 
 
 def test_a_type_missing_from_the_sample_is_saturated_upward_with_share_zero() -> None:
-    m = model.prepare([_one(("image",) * 4, [-1.0, -2.0, -3.0, -4.0])], 2)
+    m = sample_model.prepare([_one(("image",) * 4, [-1.0, -2.0, -3.0, -4.0])], 2)
     sol = model.solve(m, {"video": (0.1, 0.1)}, (-5, 5))
     assert sol.saturated["video"] == "upper"
     assert sol.reachable["video"] == (0.0, 0.0)
@@ -226,11 +228,11 @@ def test_a_type_missing_from_the_sample_is_saturated_upward_with_share_zero() ->
 
 def test_subsample_caps_uniformly_and_keeps_order() -> None:
     samples = draw(5, 100, 3, 2)
-    kept = model.subsample(samples, 30, seed=1)
+    kept = sample_model.subsample(samples, 30, seed=1)
     assert len(kept) == 30
     where = {id(s): i for i, s in enumerate(samples)}
     positions = [where[id(s)] for s in kept]
     assert positions == sorted(positions)
     assert positions[-1] > 50  # uniform, not the first 30
-    assert model.subsample(samples, 0) == samples
-    assert model.subsample(samples, 500) == samples
+    assert sample_model.subsample(samples, 0) == samples
+    assert sample_model.subsample(samples, 500) == samples

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import numpy as np
 import pytest
 
-from pid_controller import model
+from pid_controller import model, sample_model
 from pid_controller.constant_filter import filtered
 from pid_controller.law_settings import PredictiveSettings
 from pid_controller.predictive import (
@@ -52,7 +52,7 @@ def counts_at(
     samples: list[SampledRequest], constants: dict[str, float], factor: float = 1.0
 ) -> PolicyCounts:
     """Impressions as the model predicts them at ``constants``, video scaled by ``factor``."""
-    share = model.predicted_shares(model.prepare(samples, 10), constants)["video"] * factor
+    share = model.predicted_shares(sample_model.prepare(samples, 10), constants)["video"] * factor
     total = 100_000
     video = round(share * total)
     return PolicyCounts(total, {"video": video, "image": total - video})
@@ -83,7 +83,7 @@ def test_first_window_lands_on_target_with_the_prediction_and_reachable_range() 
     s = step(samples, counts_at(samples, {})).types["video"]
     assert s.mode == "predictive" and s.fallback is None and s.samples == 400
     assert s.predicted_share == pytest.approx(0.1, abs=2 / (400 * 10))
-    shares = model.predicted_shares(model.prepare(samples, 10), {"video": s.u})
+    shares = model.predicted_shares(sample_model.prepare(samples, 10), {"video": s.u})
     assert shares["video"] == pytest.approx(0.1, abs=2 / (400 * 10))
     assert s.reachable is not None and s.reachable[0] < 0.1 < s.reachable[1]
     assert s.u < 0  # video starts near 20 %
@@ -97,16 +97,16 @@ def test_feedback_removes_a_model_bias_without_undoing_the_solve() -> None:
     the solve aims higher so that what is *served* hits the target."""
     samples = requests(400, seed=1)
     s = step(samples, counts_at(samples, {}, factor=0.8)).types["video"]
-    raw = model.predicted_shares(model.prepare(samples, 10), {"video": s.u})["video"]
+    raw = model.predicted_shares(sample_model.prepare(samples, 10), {"video": s.u})["video"]
     assert raw == pytest.approx(0.1 / 0.8, rel=0.03)
     assert s.predicted_share == pytest.approx(0.1, rel=0.03)
     assert s.detail["bias"] == pytest.approx(math.log(0.8), abs=0.01)
 
 
 def true_constant(population: list[SampledRequest]) -> float:
-    return model.solve(model.prepare(population, 10), {"video": (0.1, 0.1)}, (-5, 5)).constants[
-        "video"
-    ]
+    return model.solve(
+        sample_model.prepare(population, 10), {"video": (0.1, 0.1)}, (-5, 5)
+    ).constants["video"]
 
 
 def test_small_samples_land_near_the_populations_constant_and_follow_a_real_change() -> None:

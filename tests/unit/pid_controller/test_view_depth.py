@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from blender.blend import apply_constants, offsets_for, select_top
-from pid_controller import model, view_depth
+from pid_controller import sample_model, view_depth
 from pid_controller.law_settings import PredictiveSettings
 from pid_controller.predictive import predictive_control_step
 from pid_controller.runner import _state_doc, previous_states
@@ -60,7 +60,7 @@ def seen_counts(
 @pytest.mark.parametrize("depth", [8, 12])
 def test_the_fitted_depth_is_the_one_users_saw(depth: int) -> None:
     population = draw(1, 6000)
-    sample = model.prepare(population[:1500], SLOTS)
+    sample = sample_model.prepare(population[:1500], SLOTS)
     counts = seen_counts(population, {"video": -0.4}, depth)
     # Within a slot: the sample is a quarter of the traffic.
     assert view_depth.fit(sample, {"video": -0.4}, counts) == pytest.approx(depth / SLOTS, abs=ONE)
@@ -68,14 +68,14 @@ def test_the_fitted_depth_is_the_one_users_saw(depth: int) -> None:
 
 def test_users_who_see_every_slot_keep_the_full_list() -> None:
     population = draw(2, 6000)
-    sample = model.prepare(population[:1500], SLOTS)
+    sample = sample_model.prepare(population[:1500], SLOTS)
     counts = seen_counts(population, {"fresh": 0.3}, SLOTS)
     assert view_depth.fit(sample, {"fresh": 0.3}, counts) == view_depth.FULL
 
 
 def test_a_believed_depth_stays_until_the_counts_clearly_disagree() -> None:
     population = draw(3, 6000)
-    sample = model.prepare(population[:1500], SLOTS)
+    sample = sample_model.prepare(population[:1500], SLOTS)
     half = seen_counts(population, {}, 10)
     assert view_depth.fit(sample, {}, half, current=0.55) == 0.55  # close enough: kept
     assert view_depth.fit(sample, {}, half) == pytest.approx(0.5, abs=ONE)
@@ -86,7 +86,7 @@ def test_a_believed_depth_stays_until_the_counts_clearly_disagree() -> None:
 def test_two_types_say_nothing_about_depth() -> None:
     """With two types a depth and a type's bias explain the counts equally well."""
     population = draw(4, 6000)
-    sample = model.prepare(population[:1500], SLOTS)
+    sample = sample_model.prepare(population[:1500], SLOTS)
     counts = seen_counts(population, {"video": 0.8}, 6)  # a depth three types would show
     two = {"video": counts["video"], "image": counts["image"]}
     assert view_depth.fit(sample, {"video": 0.8}, two) == view_depth.FULL
@@ -94,12 +94,12 @@ def test_two_types_say_nothing_about_depth() -> None:
 
 
 def test_with_depth_keeps_at_least_one_slot_and_never_adds_any() -> None:
-    sample = model.prepare(draw(5, 50), SLOTS)
+    sample = sample_model.prepare(draw(5, 50), SLOTS)
     assert view_depth.with_depth(sample, view_depth.FULL) is sample
     shallow = view_depth.with_depth(sample, 0.01)
     assert (shallow.slots == 1).all()
     assert (view_depth.with_depth(sample, 0.5).slots == SLOTS // 2).all()
-    assert view_depth.grid(model.prepare([], SLOTS)) == [view_depth.FULL]
+    assert view_depth.grid(sample_model.prepare([], SLOTS)) == [view_depth.FULL]
 
 
 def test_the_first_step_lands_when_users_see_half_the_slots() -> None:
