@@ -74,13 +74,11 @@ PLACEHOLDER = object()  # the changelog record the outbox holds: never written h
 
 def sending_outbox(bootstrap: str) -> Any:
     """The consume loop's outbox with a real producer, warmed up (connection, metadata)."""
-    from confluent_kafka import Producer
-
     from counter_service.outbox import Outbox
-    from services.kafka import producer_config
+    from services.kafka import make_producer, producer_config
     from services.retry import Retry
 
-    producer = Producer(producer_config(bootstrap))
+    producer = make_producer(producer_config(bootstrap))
     producer.produce(DLQ, b"warm-up")
     producer.flush(30)
     return Outbox(producer, DLQ, lambda _record: None, Retry(attempts=8, deadline=60.0))

@@ -88,7 +88,7 @@ def restore(
     if decision.action == "snapshot" and latest is not None:
         _load(follower.state, latest, snapshots.topic, decision.reason)
     follower.start()
-    _read_through(follower, waiter, began + timeout, timeout, aborted)
+    _read_through(follower, waiter, began, timeout, aborted)
     report = RestoreReport(
         read + follower.records_read, time.monotonic() - began, decision.action == "snapshot"
     )
@@ -116,7 +116,7 @@ def _load(state: CounterState, latest: Snapshot, topic: str, reason: str) -> Non
 def _read_through(
     follower: ChangelogFollower,
     waiter: Fence,
-    deadline: float,
+    began: float,
     timeout: float,
     aborted: Callable[[], bool],
 ) -> None:
@@ -127,7 +127,7 @@ def _read_through(
             raise follower.failure
         if follower.failure is not None or aborted():
             raise UpstreamError("restore aborted") from follower.failure
-        if time.monotonic() > deadline:
+        if time.monotonic() - began > timeout:
             raise UpstreamError(f"changelog not read to its end in {timeout}s")
 
 

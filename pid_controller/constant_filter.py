@@ -129,7 +129,8 @@ def solved_noise(
     """The solved constant's standard error, for the filter.
 
     With the window's impressions measured, the sample's own sampling error
-    cancels (the bias is measured on the same sample, see the module doc) and
+    cancels (the bias is measured on the same sample, see
+    :mod:`pid_controller.predictive`) and
     what is left is the noise of the measured share: the same per-request
     spread the model measured on the sample (requests differ, so impressions
     are not independent draws), over all the window's requests instead of the

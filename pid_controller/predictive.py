@@ -97,6 +97,7 @@ def samples_by_policy(
 
 @dataclass(frozen=True)
 class _Solved:
+    targets: dict[str, tuple[float, float]]
     solution: model.Solution
     sample: sample_model.SampleModel
     biases: dict[str, tuple[float, bool]]
@@ -129,7 +130,8 @@ def _solve(
     aimed = learned.aimed(targets, {t: b[0] for t, b in biases.items()})
     start = {t: s.u for t, s in previous.items()}
     bounds = (config.bounds.lo, config.bounds.hi)
-    return _Solved(model.solve(sample, aimed, bounds, start=start), sample, biases, depth)
+    solution = model.solve(sample, aimed, bounds, start=start)
+    return _Solved(targets, solution, sample, biases, depth)
 
 
 @dataclass(frozen=True)
@@ -148,10 +150,9 @@ def _publish(
     counts: PolicyCounts,
     solved: _Solved,
     previous: Mapping[str, TypeState],
-    targets: Mapping[str, tuple[float, float]],
     settings: PredictiveSettings,
 ) -> _Published:
-    sol, bounds = solved.solution, config.bounds
+    sol, bounds, targets = solved.solution, config.bounds, solved.targets
     retarget = any(
         (s := previous.get(t)) is None or s.predictive is None or s.predictive.target != iv
         for t, iv in targets.items()
@@ -183,15 +184,14 @@ def predictive_policy_step(
 ) -> PolicyStep:
     """One predictive step for one policy (``samples`` already the policy's, capped)."""
     solved = _solve(config, counts, samples, previous, in_force, settings)
-    targets = {t: interval(v) for t, v in config.targets.items()}
-    pub = _publish(config, counts, solved, previous, targets, settings)
+    pub = _publish(config, counts, solved, previous, settings)
     predicted = model.predicted_shares(solved.sample, pub.constants)
     return PolicyStep(
         {
             t: _reported(
                 t, iv, config, counts, previous.get(t) or TypeState(), solved, pub, predicted
             )
-            for t, iv in sorted(targets.items())
+            for t, iv in sorted(solved.targets.items())
         }
     )
 
