@@ -59,7 +59,7 @@ def child(kind: str, events: int, repeats: int, bootstrap: str | None) -> None:
     settle_heap()  # the service's collector settings
     for _ in range(repeats):
         if kind == "send":
-            outbox.add(PLACEHOLDER, letters_of(batch, rejections))
+            outbox.add(PLACEHOLDER, letters_of(batch, rejections), 1)
             outbox.drain()
         elif kind == "letter":
             letters_of(batch, rejections)

@@ -56,10 +56,11 @@ class DeadLetter:
     key: bytes | None
     headers: Headers
     timestamp: int
+    partition: int = -1  # of the dead-letter topic; -1: by key
     attempts: int = 0
     first_failure: float | None = None
-    due: float = 0.0  # when it is sent again
     error: str = ""
+    due: float = 0.0  # when it is sent again
 
     @property
     def source(self) -> str:
@@ -75,6 +76,7 @@ class _Held:
     record: Record
     letters: Sequence[Letter]  # kept to send again the one a failed report names
     waiting: int  # delivery reports of this record's dead letters still to come
+    partition: int  # of the dead-letter topic, for all of them
 
 
 @dataclass
@@ -92,12 +94,13 @@ class Outbox:
     def holding(self) -> int:
         return len(self._held)
 
-    def add(self, record: Record, letters: Sequence[Letter] = ()) -> None:
-        """Send ``letters`` and ``record`` once they are acknowledged (at once if none)."""
+    def add(self, record: Record, letters: Sequence[Letter] = (), partition: int = -1) -> None:
+        """Send ``letters`` to dead-letter ``partition`` (-1: by key), and ``record`` once
+        they are acknowledged (at once if none)."""
         if not letters and not self._held:
             self.emit(record)
             return
-        held = _Held(record, letters, len(letters))
+        held = _Held(record, letters, len(letters), partition)
         self._held.append(held)
         if letters:
             delivered = partial(self._first_delivered, held)
@@ -107,9 +110,9 @@ class Outbox:
                     # Positional, in the C signature's order (topic, value, key,
                     # partition, callback, on_delivery (its alias), timestamp, headers):
                     # parsing keywords cost a fifth of a letter's instructions here.
-                    produce(topic, value, key, -1, delivered, None, timestamp, headers)
+                    produce(topic, value, key, partition, delivered, None, timestamp, headers)
                 except BufferError:  # local queue full: the slow path waits for room
-                    self._send(value, key, headers, timestamp, delivered)
+                    self._send(value, key, headers, timestamp, partition, delivered)
         self.pump()
 
     def pump(self, timeout: float = 0.0) -> None:
@@ -144,7 +147,7 @@ class Outbox:
         again = [x for x in held.letters if x[0] == value and x[1] == key] or held.letters
         now = self.clock()
         for value, key, headers, timestamp in again:
-            letter = DeadLetter(value, key, headers, timestamp, 1, now, error=err.str())
+            letter = DeadLetter(value, key, headers, timestamp, held.partition, 1, now, err.str())
             letter.due = now + self.retry.delay(1)
             held.waiting += 1
             self._failed.append((letter, held))
@@ -163,7 +166,9 @@ class Outbox:
             letter.due = now + self.retry.delay(letter.attempts)
             self._failed.append((letter, held))
 
-        self._send(letter.value, letter.key, letter.headers, letter.timestamp, delivered)
+        self._send(
+            letter.value, letter.key, letter.headers, letter.timestamp, letter.partition, delivered
+        )
 
     def _send(
         self,
@@ -171,12 +176,13 @@ class Outbox:
         key: bytes | None,
         headers: Headers,
         timestamp: int,
+        partition: int,
         delivered: Callable[[KafkaError | None, Message], None],
     ) -> None:
         while True:
             try:
                 self.producer.produce(
-                    self.dlq_topic, value, key, -1, delivered, None, timestamp, headers
+                    self.dlq_topic, value, key, partition, delivered, None, timestamp, headers
                 )
                 return
             except BufferError:

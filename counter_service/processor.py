@@ -54,6 +54,9 @@ class Topics:
     dlq: str
     changelog: str
     changelog_partitions: int
+    # The dead letters of source partition p go to partition p mod this (0: by key),
+    # so a batch's letters make one message set and keep the source's order.
+    dlq_partitions: int = 0
 
 
 @dataclass
@@ -235,7 +238,8 @@ class Processor:
             rejected=len(result.rejections),
             max_ts=min(result.max_ts, now_ms),  # never past what has been read by now
         )
-        self.outbox.add(record, letters)
+        dlq_partitions = self.topics.dlq_partitions
+        self.outbox.add(record, letters, partition % dlq_partitions if dlq_partitions else -1)
         own.position = last
         own.idle_ms = -1
 

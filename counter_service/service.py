@@ -127,6 +127,7 @@ class CounterService:
             topics.check_configs(name, topics.configs(admin, name))
         snapshots = topics.describe(admin, s.snapshot_topic)
         topics.check_partitions(s.snapshot_topic, snapshots.partitions, 1, "the counter")
+        self.topics.dlq_partitions = topics.describe(admin, s.dlq_topic).partitions
         info = topics.describe(admin, s.changelog_topic)
         self.topics.changelog_partitions = info.partitions
         return info

@@ -8,6 +8,7 @@ import httpx
 import orjson
 
 from counter_service import events
+from services.kafka import TopicSpec, ensure_topics
 from services.zk import ZkStore
 from tests.integration.counter_service.conftest import PARTITIONS, CounterFactory
 from tests.integration.counter_service.harness import (
@@ -98,9 +99,15 @@ BAD = {
 }
 
 
+DLQ_PARTITIONS = 3
+
+
 def test_each_bad_message_goes_unchanged_to_the_dead_letter_topic(
     deployment: Deployment, counters: CounterFactory
 ) -> None:
+    # Fewer dead-letter partitions than source ones: letters cannot land where a
+    # key would put them in the source topic by chance.
+    ensure_topics(deployment.bootstrap, [TopicSpec(deployment.dlq, DLQ_PARTITIONS)])
     counter = counters("a")
     counter.start()
     now = int(time.time() * 1000)
@@ -117,7 +124,7 @@ def test_each_bad_message_goes_unchanged_to_the_dead_letter_topic(
     assert (status["events_counted"], status["events_rejected"]) == (50, len(values))
     assert counter.counts() == expected_counts(good)
 
-    letters = read_topic(deployment.bootstrap, deployment.dlq, PARTITIONS)
+    letters = read_topic(deployment.bootstrap, deployment.dlq, DLQ_PARTITIONS)
     stamped = {
         (m.partition(), m.offset()): m.timestamp()[1]
         for m in read_topic(deployment.bootstrap, deployment.topic, PARTITIONS)
@@ -130,6 +137,8 @@ def test_each_bad_message_goes_unchanged_to_the_dead_letter_topic(
         assert msg.key() is not None  # the original key is kept
         topic, partition, offset = headers["cd-source"].decode().rsplit("/", 2)
         assert topic == deployment.topic and 0 <= int(partition) < PARTITIONS
+        # a source partition's letters share one dead-letter partition, in source order
+        assert msg.partition() == int(partition) % DLQ_PARTITIONS
         assert int(offset) >= 0
         assert msg.timestamp()[1] == stamped[(int(partition), int(offset))]  # unchanged too
         assert headers["cd-error-detail"]

@@ -41,6 +41,7 @@ class FakeProducer:
     def __init__(self) -> None:
         self.sent: list[bytes] = []  # dead letters the broker acknowledged, in order
         self.queued: list[tuple[bytes, Callback]] = []
+        self.partitions: list[int] = []  # of every send, in order
         self.fail: dict[bytes, int] = {}
         self.paused = False  # the broker does not answer
         self.headers: list[Any] = []  # of every send, in order
@@ -61,6 +62,7 @@ class FakeProducer:
         assert report is not None, "every dead letter needs its delivery report"
         self.queued.append((value or b"", report))
         self.headers.append(headers)
+        self.partitions.append(partition)
 
     def poll(self, _timeout: float = 0.0) -> int:
         if self.paused:
@@ -126,13 +128,14 @@ def test_a_failed_dead_letter_is_sent_again_before_its_record() -> None:
     producer, emitted = FakeProducer(), list[Record]()
     box = outbox(producer, emitted)
     producer.fail[b"0/3"] = 2
-    box.add(record(0, 10), [letter(b"0/3")])
+    box.add(record(0, 10), [letter(b"0/3")], partition=2)
     for _ in range(100):
         if emitted:
             break
         assert b"0/3" not in producer.sent  # not delivered: the record must still wait
         box.pump()
     assert producer.sent == [b"0/3"] and len(emitted) == 1
+    assert producer.partitions == [2, 2, 2]  # every attempt to the batch's partition
 
 
 def test_a_dead_letter_out_of_retries_stops_the_loop_with_its_record_unwritten() -> None:
