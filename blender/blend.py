@@ -90,25 +90,23 @@ def select_top(blended: FloatArray, k: int) -> npt.NDArray[np.bool_]:
 def rank_top(blended: FloatArray, limit: int | None = None) -> IntArray:
     """Exactly :func:`rank`'s result, faster when ``limit`` is well below the length.
 
-    Below about a thousand entries a full stable sort is cheaper than the extra
-    array passes (measured). Otherwise a partition finds the ``limit``-th largest
-    value; everything above it is in, values equal to it fill the remaining places
-    in input order (the stable order's choice), and only those ``limit`` indices
-    are sorted.
+    With a limit of at most an eighth of the entries, a partition finds the
+    ``limit``-th largest value, and only the entries at or above it, in input
+    order, are sorted (stably) and cut to ``limit``: everything above it is in,
+    and values equal to it come in input order, the stable order's choice. At 500
+    entries and a limit of 50 that takes two thirds of a full stable sort's time
+    (measured); nearer the length, the full sort is cheaper.
     """
     n = blended.shape[0]
-    if n < 1000:
-        return rank(blended, limit)
-    if limit is None or limit * 4 >= n:
-        return _rank_unless_tied(blended, limit)
+    if limit is None or limit * 8 > n:
+        return rank(blended, limit) if n < 1000 else _rank_unless_tied(blended, limit)
     if limit <= 0:
         return np.empty(0, dtype=np.intp)
-    kth = np.partition(blended, n - limit)[n - limit]
-    above = np.flatnonzero(blended > kth)
-    equal = np.flatnonzero(blended == kth)[: limit - above.size]
-    chosen = np.sort(np.concatenate([above, equal]))
-    ordered: IntArray = chosen[np.argsort(-blended[chosen], kind="stable")]
-    return ordered
+    negated = -blended
+    kth = np.partition(negated, limit - 1)[limit - 1]
+    chosen = (negated <= kth).nonzero()[0]
+    ordered: IntArray = chosen[negated[chosen].argsort(kind="stable")]
+    return ordered[:limit]
 
 
 def _rank_unless_tied(blended: FloatArray, limit: int | None) -> IntArray:
