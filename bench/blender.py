@@ -1,7 +1,7 @@
 """Benchmark: the real blender against a parse-only baseline on the same server stack.
 
 Usage: ``python -m bench.blender [--seconds 2] [--rounds 9] [--connections 16]
-[--sizes 50,500,5000] [--limits 50,none] [--worker-sizes 500]``
+[--sizes 50,500,5000] [--limits 50,none] [--worker-sizes 500] [--duet]``
 
 Starts a real ZooKeeper (Debian's package) with a constants document, the real
 ``blender`` command (one worker, and a second one with ``CD_BLENDER_WORKERS=2``)
@@ -32,6 +32,7 @@ import statistics
 import sys
 import tempfile
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -195,6 +196,10 @@ class Options:
     limits: list[int | None]
     worker_sizes: list[int]
     sampling: tuple[float, float] | None = None  # rate, per second: see bench.blender_sampling
+    duet: bool = False  # both servers at once on one core: see bench.blender_duet
+
+
+CellMeasure = Callable[[dict[str, Server], Path, Options, int, int | None], Cell]
 
 
 def run(options: Options) -> tuple[list[Cell], list[Cell]]:
@@ -215,15 +220,16 @@ def run(options: Options) -> tuple[list[Cell], list[Cell]]:
             else:
                 servers = start_servers(workdir, zk)
             try:
+                measure = duet_measure(servers, zk) if options.duet else measure_cell
                 cells = [
-                    measure_cell(servers, workdir, options, n, limit)
+                    measure(servers, workdir, options, n, limit)
                     for n in options.sizes
                     for limit in options.limits
                 ]
                 workers = [
                     measure_workers(servers, workdir, options, n)
                     for n in options.worker_sizes
-                    if "blender x2" in servers
+                    if "blender x2" in servers and not options.duet
                 ]
                 if options.sampling is not None:
                     sent = blender_sampling.samples_sent(servers["blender"].port)
@@ -238,6 +244,20 @@ def run(options: Options) -> tuple[list[Cell], list[Cell]]:
                 broker.stop()
             zk.stop()
     return cells, workers
+
+
+def duet_measure(servers: dict[str, Server], zk: ZooKeeperServer) -> CellMeasure:
+    """The duet's cell measure, the pair pinned to one core (everything else off it)."""
+    from bench import blender_duet  # imports this module: not at the top
+
+    def pid(server: ServerProcess) -> int:
+        assert server.proc is not None, "started"
+        return server.proc.pid
+
+    pair = [pid(servers[name].process) for name in ("blender", "baseline")]
+    others = [pid(s.process) for name, s in servers.items() if name not in ("blender", "baseline")]
+    blender_duet.pin_pair(pair, [pid(zk.server), *others])
+    return blender_duet.measure_duet_cell
 
 
 def measure_cell(
@@ -280,10 +300,16 @@ def measure_workers(servers: dict[str, Server], workdir: Path, options: Options,
 
 
 def print_tables(cells: list[Cell], workers: list[Cell], options: Options) -> None:
+    how = (
+        "duet rounds (both servers at once, pinned to one core; wrk, ZooKeeper and the "
+        "bench on the others)"
+        if options.duet
+        else f"alternating rounds; {os.cpu_count()} CPUs shared with wrk"
+    )
     print(
-        f"\nwrk, {options.connections} connections, {options.rounds} alternating rounds of "
+        f"\nwrk, {options.connections} connections per server, {options.rounds} rounds of "
         f"{options.seconds:g} s per server and cell, medians; uvicorn + uvloop + httptools, "
-        f"one worker each; {os.cpu_count()} CPUs shared with wrk\n"
+        f"one worker each; {how}\n"
     )
     print(
         "| candidates | limit | blender req/s | baseline req/s | ratio | blender p99 ms "
@@ -304,6 +330,8 @@ def print_tables(cells: list[Cell], workers: list[Cell], options: Options) -> No
         "the blender's own time from the whole body received to the response ready "
         "(Server-Timing, our client, same connections)\n"
     )
+    if not workers:
+        return
     print("| candidates | limit | 1 worker req/s | 2 workers req/s | 2 / 1 | errors |")
     print("| --- | --- | --- | --- | --- | --- |")
     for c in workers:
@@ -327,6 +355,12 @@ def main(argv: list[str] | None = None) -> None:
         help="measure candidate sampling at this rate against the blender not sampling",
     )
     parser.add_argument("--samples-per-second", type=float, default=20.0)
+    parser.add_argument(
+        "--duet",
+        action="store_true",
+        help="run blender and baseline at the same time on one core, wrk on the other: "
+        "the ratio then does not move with the host's speed (no 1 vs 2 workers table)",
+    )
     parser.add_argument("--baseline-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.baseline_server:
@@ -340,6 +374,7 @@ def main(argv: list[str] | None = None) -> None:
         [None if x == "none" else int(x) for x in args.limits.split(",")],
         [int(s) for s in args.worker_sizes.split(",") if s],
         (args.sample_rate, args.samples_per_second) if args.sample_rate else None,
+        args.duet,
     )
     cells, workers = run(options)
     print_tables(cells, workers, options)

@@ -1,0 +1,90 @@
+"""Duet rounds of the blender bench (``python -m bench.blender --duet``): blender and
+baseline under load at the same time, both pinned to one core, wrk on the other.
+
+The alternating rounds of the plain bench run the two servers seconds apart,
+and this host's speed drifts in phases of seconds: a cell's ratio moved by up to
+0.16 between runs of the same code. Sharing one core at the same moments, the
+two servers see the same machine; each has its own ``wrk`` with as many
+connections as the plain bench gives one server, so both always have requests
+waiting and the kernel gives each half the core. The ratio of their rates is
+then the ratio of their costs per request (duet benchmarking, as
+:mod:`bench.counter_duet` does for the counter). The blender's own threads
+(ZooKeeper, sampling) stay on its core and count against it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from bench.blender import Cell, Options, Server, check_blender, request_body
+from bench.http_client import drive
+from bench.pinning import pin, split_cpus
+from bench.wrk import WrkRun, wrk, wrk_script
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every process below it (a server may serve from a child)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # a process that just ended
+        children.setdefault(parent, []).append(int(entry))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(children.get(current, []))
+    return tree
+
+
+def pin_pair(pids: list[int], helper_pids: list[int]) -> set[int]:
+    """The compared servers (and their children) onto one core, everything else of
+    ours (ZooKeeper, this bench and so the wrk it starts) onto the others."""
+    pair_cpus, other_cpus = split_cpus()
+    for pid in [*helper_pids, os.getpid()]:
+        for task in process_tree(pid):
+            pin(task, other_cpus)
+    for pid in pids:
+        for task in process_tree(pid):
+            pin(task, pair_cpus)
+    return pair_cpus
+
+
+def measure_duet_cell(
+    servers: dict[str, Server], workdir: Path, options: Options, n: int, limit: int | None
+) -> Cell:
+    """Rounds of both servers under load together; then the blender alone, with our
+    client, for its server-side times."""
+    body = request_body(n, random.Random(7), limit)
+    blender, baseline = servers["blender"], servers["baseline"]
+    check_blender(blender.port, body, min(n, n if limit is None else limit))
+    print(f"{n} candidates, limit {limit} ({len(body)} bytes), duet...", file=sys.stderr)
+    script = wrk_script(workdir, f"body-{n}-{limit}", body)
+    cell = Cell(n, limit)
+    ports = (blender.port, baseline.port)
+    with ThreadPoolExecutor(2) as pool:
+
+        def together(seconds: float) -> list[WrkRun]:
+            runs = [pool.submit(wrk, p, script, seconds, options.connections) for p in ports]
+            return [run.result() for run in runs]
+
+        warm_up = together(min(1.0, options.seconds))  # uncounted
+        for _ in range(options.rounds):
+            ours, theirs = together(options.seconds)
+            cell.blender.append(ours)
+            cell.baseline.append(theirs)
+            print(f"  round: {ours.rps / theirs.rps:.2f}", file=sys.stderr, flush=True)
+    own = asyncio.run(drive(blender.port, body, options.seconds, options.connections))
+    cell.server_ms = own.server_ms
+    cell.client_errors = own.errors + own.failures + sum(w.errors for w in warm_up)
+    return cell
