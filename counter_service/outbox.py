@@ -23,7 +23,9 @@ the front is released, which bounds memory when the dead-letter topic is slow.
 A bad event costs the loop its share of the rate, so the first send of a letter
 is as cheap as it can be: a plain tuple, and one delivery callback shared by
 the whole batch (a closure and a retry object per letter cost about a fifth of
-the dead-letter path), and ``produce`` called with positional arguments. A
+the dead-letter path), a plain function rather than a ``functools.partial`` of a
+method (a tenth of a letter's instructions, measured), and ``produce`` called
+with positional arguments. A
 delivery report carries the value and key but not the headers, so when a first
 send fails every letter of the batch with that value and key is sent again with
 its own retry state: a letter may repeat (``cd-source`` tells), none is lost.
@@ -35,7 +37,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 
 from confluent_kafka import KafkaError, Message, Producer
 
@@ -103,7 +104,15 @@ class Outbox:
         held = _Held(record, letters, len(letters), partition)
         self._held.append(held)
         if letters:
-            delivered = partial(self._first_delivered, held)
+            failed = self._first_failed
+
+            def delivered(err: KafkaError | None, msg: Message) -> None:
+                # On this thread, inside poll(): bookkeeping only. One plain function
+                # per batch: called directly, cheaper than a partial of a method.
+                held.waiting -= 1
+                if err is not None:
+                    failed(held, err, msg)
+
             produce, topic = self.producer.produce, self.dlq_topic
             for value, key, headers, timestamp in letters:
                 try:
@@ -138,11 +147,7 @@ class Outbox:
         while self._held and self._held[0].waiting == 0:
             self.emit(self._held.popleft().record)
 
-    def _first_delivered(self, held: _Held, err: KafkaError | None, msg: Message) -> None:
-        # On this thread, inside poll(): only bookkeeping here.
-        held.waiting -= 1
-        if err is None:
-            return
+    def _first_failed(self, held: _Held, err: KafkaError, msg: Message) -> None:
         value, key = msg.value(), msg.key()
         again = [x for x in held.letters if x[0] == value and x[1] == key] or held.letters
         now = self.clock()
