@@ -44,7 +44,7 @@ from counter_service.changelog import Record
 from services.errors import UpstreamError
 from services.retry import Retry
 
-Headers = list[tuple[str, str | bytes | None]]
+Headers = list[tuple[str, str | bytes | None]] | dict[str, str | bytes | None]
 # value, key, headers (ending with cd-source), timestamp (0: the producer's clock)
 Letter = tuple[bytes | None, bytes | None, Headers, int]
 
@@ -66,7 +66,8 @@ class DeadLetter:
     @property
     def source(self) -> str:
         """topic/partition/offset of the bad event, from its cd-source header."""
-        for name, value in reversed(self.headers):
+        pairs = self.headers.items() if isinstance(self.headers, dict) else self.headers
+        for name, value in reversed(list(pairs)):
             if name == "cd-source":
                 return value.decode() if isinstance(value, bytes) else str(value)
         return "an unknown source"

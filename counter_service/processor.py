@@ -273,23 +273,28 @@ class Processor:
         """The dead letters of one partition's batch, in the contract's form.
 
         Per bad event only what differs is built: the source string from a prefix
-        shared by the batch, the headers in one list (the event's own first)."""
+        shared by the batch, the headers in one dict, or, if the event has headers
+        of its own, one list of pairs with the event's first."""
         first = batch[0]
         prefix = f"{first.topic()}/{first.partition()}/"
         letters: list[Letter] = []
         for rejection in rejections:
             msg = batch[rejection.at]
-            headers: Headers = [
-                ("cd-error", rejection.reason),
-                ("cd-error-detail", rejection.detail),
-                ("cd-source", f"{prefix}{msg.offset()}"),
-            ]
+            # A dict holding only strings is no container to the collector; a list
+            # of pairs is four (a tenth of a letter's instructions went on them).
+            ours: dict[str, str | bytes | None] = {
+                "cd-error": rejection.reason,
+                "cd-error-detail": rejection.detail,
+                "cd-source": f"{prefix}{msg.offset()}",
+            }
             own = msg.headers()
             timestamp = msg.timestamp()[1]
             # None stamped: 0, the broker's time (a conditional costs half of max()).
             timestamp = timestamp if timestamp > 0 else 0
-            if own:  # a list of pairs (the stubs allow a dict too)
-                headers = [*own.items(), *headers] if isinstance(own, dict) else own + headers
+            headers: Headers = ours
+            if own:  # pairs, the event's own first (the stubs allow a dict too)
+                pairs = own.items() if isinstance(own, dict) else own
+                headers = [*pairs, *ours.items()]
             letters.append((msg.value(), msg.key(), headers, timestamp))
         if log.isEnabledFor(logging.INFO):
             log_rejections(prefix, [batch[r.at].offset() or 0 for r in rejections], rejections)

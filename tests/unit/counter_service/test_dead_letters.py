@@ -63,14 +63,16 @@ def test_a_dead_letter_is_the_event_unchanged_with_the_contract_headers_last() -
         (
             b"{oops42",
             b"user-42",
-            [
-                ("cd-error", events.TOO_OLD),
-                ("cd-error-detail", "ts 1000 is older than the retention"),
-                ("cd-source", "impressions/2/42"),
-            ],
+            # Without headers of its own: a dict (no pairs for the collector to walk)
+            {
+                "cd-error": events.TOO_OLD,
+                "cd-error-detail": "ts 1000 is older than the retention",
+                "cd-source": "impressions/2/42",
+            },
             0,  # no record time: the producer stamps it
         ),
     ]
+    assert list(letters[1][2]) == ["cd-error", "cd-error-detail", "cd-source"]  # sent in order
     assert batch[1].headers() == [("trace", b"t-1")]  # the event's own list is not changed
 
 

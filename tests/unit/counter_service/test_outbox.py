@@ -10,7 +10,7 @@ import pytest
 
 from counter_service import changelog
 from counter_service.changelog import Record
-from counter_service.outbox import Letter, Outbox
+from counter_service.outbox import Headers, Letter, Outbox
 from services.errors import UpstreamError
 from services.retry import Retry
 
@@ -142,8 +142,9 @@ def test_a_dead_letter_out_of_retries_stops_the_loop_with_its_record_unwritten()
     producer, emitted = FakeProducer(), list[Record]()
     box = outbox(producer, emitted, Retry(attempts=3, base_delay=0.0, max_delay=0.0))
     producer.fail[b"0/3"] = 99
-    box.add(record(0, 10), [letter(b"0/3")])
-    with pytest.raises(UpstreamError, match="0/3"):
+    headers: Headers = {"cd-error": "bad_json", "cd-source": "impressions/1/3"}  # the usual form
+    box.add(record(0, 10), [(b"0/3", None, headers, 0)])
+    with pytest.raises(UpstreamError, match="for impressions/1/3 not delivered"):
         for _ in range(20):
             box.pump()
     assert emitted == []
