@@ -32,7 +32,6 @@ import statistics
 import sys
 import tempfile
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +41,7 @@ from starlette.types import ASGIApp
 # Runs as ``python bench/blender.py`` too, where the repository is not on the path.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import blender_duet
 from bench.http_client import Result, drive
 from bench.wrk import WrkRun, wrk, wrk_script
 from services.documents import ConstantsDocument, dump_document, validate_document
@@ -199,9 +199,6 @@ class Options:
     duet: bool = False  # both servers at once on one core: see bench.blender_duet
 
 
-CellMeasure = Callable[[dict[str, Server], Path, Options, int, int | None], Cell]
-
-
 def run(options: Options) -> tuple[list[Cell], list[Cell]]:
     from bench import blender_sampling  # imports this module: not at the top
 
@@ -220,9 +217,10 @@ def run(options: Options) -> tuple[list[Cell], list[Cell]]:
             else:
                 servers = start_servers(workdir, zk)
             try:
-                measure = duet_measure(servers, zk) if options.duet else measure_cell
+                if options.duet:
+                    pin_duet(servers, zk)
                 cells = [
-                    measure(servers, workdir, options, n, limit)
+                    measure_cell(servers, workdir, options, n, limit)
                     for n in options.sizes
                     for limit in options.limits
                 ]
@@ -246,9 +244,8 @@ def run(options: Options) -> tuple[list[Cell], list[Cell]]:
     return cells, workers
 
 
-def duet_measure(servers: dict[str, Server], zk: ZooKeeperServer) -> CellMeasure:
-    """The duet's cell measure, the pair pinned to one core (everything else off it)."""
-    from bench import blender_duet  # imports this module: not at the top
+def pin_duet(servers: dict[str, Server], zk: ZooKeeperServer) -> None:
+    """The compared pair onto one core, everything else of ours off it."""
 
     def pid(server: ServerProcess) -> int:
         assert server.proc is not None, "started"
@@ -257,7 +254,22 @@ def duet_measure(servers: dict[str, Server], zk: ZooKeeperServer) -> CellMeasure
     pair = [pid(servers[name].process) for name in ("blender", "baseline")]
     others = [pid(s.process) for name, s in servers.items() if name not in ("blender", "baseline")]
     blender_duet.pin_pair(pair, [pid(zk.server), *others])
-    return blender_duet.measure_duet_cell
+
+
+def alternating_rounds(
+    ports: tuple[int, int], script: Path, options: Options, cell: Cell
+) -> list[WrkRun]:
+    """Blender and baseline one after the other; returns the uncounted warm-up runs.
+
+    Both servers take this body under load once before anything counts, and the
+    order alternates (blender first in even rounds, baseline first in odd ones),
+    so that going first, right after the other server's run, favours neither."""
+    warm_up = [wrk(port, script, min(1.0, options.seconds), options.connections) for port in ports]
+    for number in range(options.rounds):
+        pair = [(ports[0], cell.blender), (ports[1], cell.baseline)]
+        for port, runs in pair if number % 2 == 0 else reversed(pair):
+            runs.append(wrk(port, script, options.seconds, options.connections))
+    return warm_up
 
 
 def measure_cell(
@@ -269,17 +281,8 @@ def measure_cell(
     print(f"{n} candidates, limit {limit} ({len(body)} bytes)...", file=sys.stderr, flush=True)
     script = wrk_script(workdir, f"body-{n}-{limit}", body)
     cell = Cell(n, limit)
-    # Both servers take this body under load once before anything counts, and the
-    # order alternates (blender first in even rounds, baseline first in odd ones),
-    # so that going first, right after the other server's run, favours neither.
-    warm_up = [
-        wrk(port, script, min(1.0, options.seconds), options.connections)
-        for port in (blender.port, baseline.port)
-    ]
-    for number in range(options.rounds):
-        pair = [(blender.port, cell.blender), (baseline.port, cell.baseline)]
-        for port, runs in pair if number % 2 == 0 else reversed(pair):
-            runs.append(wrk(port, script, options.seconds, options.connections))
+    rounds = blender_duet.duet_rounds if options.duet else alternating_rounds
+    warm_up = rounds((blender.port, baseline.port), script, options, cell)
     own = asyncio.run(drive(blender.port, body, options.seconds, options.connections))
     cell.server_ms = own.server_ms
     cell.client_errors = own.errors + own.failures + sum(w.errors for w in warm_up)

@@ -14,17 +14,17 @@ then the ratio of their costs per request (duet benchmarking, as
 
 from __future__ import annotations
 
-import asyncio
 import os
-import random
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from bench.blender import Cell, Options, Server, check_blender, request_body
-from bench.http_client import drive
 from bench.pinning import pin, split_cpus
-from bench.wrk import WrkRun, wrk, wrk_script
+from bench.wrk import WrkRun, wrk
+
+if TYPE_CHECKING:  # bench.blender imports this module
+    from bench.blender import Cell, Options
 
 
 def process_tree(pid: int) -> list[int]:
@@ -47,7 +47,7 @@ def process_tree(pid: int) -> list[int]:
     return tree
 
 
-def pin_pair(pids: list[int], helper_pids: list[int]) -> set[int]:
+def pin_pair(pids: list[int], helper_pids: list[int]) -> None:
     """The compared servers (and their children) onto one core, everything else of
     ours (ZooKeeper, this bench and so the wrk it starts) onto the others."""
     pair_cpus, other_cpus = split_cpus()
@@ -57,34 +57,21 @@ def pin_pair(pids: list[int], helper_pids: list[int]) -> set[int]:
     for pid in pids:
         for task in process_tree(pid):
             pin(task, pair_cpus)
-    return pair_cpus
 
 
-def measure_duet_cell(
-    servers: dict[str, Server], workdir: Path, options: Options, n: int, limit: int | None
-) -> Cell:
-    """Rounds of both servers under load together; then the blender alone, with our
-    client, for its server-side times."""
-    body = request_body(n, random.Random(7), limit)
-    blender, baseline = servers["blender"], servers["baseline"]
-    check_blender(blender.port, body, min(n, n if limit is None else limit))
-    print(f"{n} candidates, limit {limit} ({len(body)} bytes), duet...", file=sys.stderr)
-    script = wrk_script(workdir, f"body-{n}-{limit}", body)
-    cell = Cell(n, limit)
-    ports = (blender.port, baseline.port)
+def duet_rounds(ports: tuple[int, int], script: Path, options: Options, cell: Cell) -> list[WrkRun]:
+    """Blender and baseline under load together, every round; returns the uncounted
+    warm-up runs."""
     with ThreadPoolExecutor(2) as pool:
 
         def together(seconds: float) -> list[WrkRun]:
             runs = [pool.submit(wrk, p, script, seconds, options.connections) for p in ports]
             return [run.result() for run in runs]
 
-        warm_up = together(min(1.0, options.seconds))  # uncounted
+        warm_up = together(min(1.0, options.seconds))
         for _ in range(options.rounds):
             ours, theirs = together(options.seconds)
             cell.blender.append(ours)
             cell.baseline.append(theirs)
             print(f"  round: {ours.rps / theirs.rps:.2f}", file=sys.stderr, flush=True)
-    own = asyncio.run(drive(blender.port, body, options.seconds, options.connections))
-    cell.server_ms = own.server_ms
-    cell.client_errors = own.errors + own.failures + sum(w.errors for w in warm_up)
-    return cell
+    return warm_up
