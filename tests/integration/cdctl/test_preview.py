@@ -80,6 +80,17 @@ def served_shares(
     return {t: n / total for t, n in shown.items()}
 
 
+def _window_start_that_stays_last(interval: int, margin: int) -> int:
+    """Start of the last full window, once it will stay the last one for ``margin`` s.
+
+    The previews read the last full window as of their own start: one run across a
+    boundary would look at the next, empty window."""
+    left = interval - time.time() % interval
+    if left < margin:
+        time.sleep(left + 1)
+    return last_full_window_end(int(time.time()), interval) - interval
+
+
 def test_preview_predicts_what_the_blender_serves_and_set_warns(
     kafka_bootstrap: str,
     topic_factory: TopicFactory,
@@ -88,7 +99,7 @@ def test_preview_predicts_what_the_blender_serves_and_set_warns(
     store: ZkStore,
 ) -> None:
     topic = topic_factory("blend-samples", 1)
-    start = last_full_window_end(int(time.time()), 3600) - 3600
+    start = _window_start_that_stays_last(3600, margin=120)
     lists = candidate_lists(300)
     sampler = kafka_sampler(kafka_bootstrap, topic, 1.0, StaticConstants(None).snapshot)
     with serve(create_app(StaticConstants(None), sampler=sampler)) as client:
