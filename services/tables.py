@@ -46,16 +46,9 @@ def age_seconds(computed_at: str, now: datetime) -> float | None:
 
 
 def constants_table(doc: ConstantsDocument, now: datetime) -> Table:
-    age = age_seconds(doc.computed_at, now)
-    title = (
-        f"Constants generation {doc.generation}, window ending {doc.window_end or '-'}, "
-        f"computed {doc.computed_at} ({'?' if age is None else f'{age:.0f} s'} ago)"
-    )
-    if doc.rolled_back_from is not None:
-        title += f", rolled back from generation {doc.rolled_back_from}"
     warnings = [w for w in (counts_warning(doc), *_saturation_warnings(doc)) if w]
     table = Table(
-        title=title,
+        title=_constants_title(doc, now),
         title_justify="left",
         caption="\n".join(f"WARNING: {w}" for w in warnings) or None,
         caption_justify="left",
@@ -68,30 +61,46 @@ def constants_table(doc: ConstantsDocument, now: datetime) -> Table:
     for policy, constants in sorted(doc.policies.items()):
         diags = doc.diagnostics.get(policy, {})
         for type_name, u in sorted(constants.items()):
-            d = diags.get(type_name)
-            saturated = f"SATURATED ({d.saturated})" if d and d.saturated else ""
-            if d and d.rate_limited:
-                saturated = f"{saturated} rate-limited".strip()
-            skipped = f"held: {d.skipped}" if d and d.skipped else ""
-            style = "bold red" if saturated else "yellow" if skipped else None
-            table.add_row(
-                policy,
-                type_name,
-                display.signed(u),
-                display.target(d.target if d else None),
-                display.share(d.share if d else None),
-                display.share(d.predicted_share if d else None),
-                _reachable(d),
-                _fmt(d.error if d else None),
-                _fmt(d.p if d else None),
-                _fmt(d.i if d else None),
-                _fmt(d.d if d else None),
-                _mode(d),
-                saturated,
-                skipped,
-                style=style,
-            )
+            _add_constant_row(table, policy, type_name, u, diags.get(type_name))
     return table
+
+
+def _constants_title(doc: ConstantsDocument, now: datetime) -> str:
+    age = age_seconds(doc.computed_at, now)
+    title = (
+        f"Constants generation {doc.generation}, window ending {doc.window_end or '-'}, "
+        f"computed {doc.computed_at} ({'?' if age is None else f'{age:.0f} s'} ago)"
+    )
+    if doc.rolled_back_from is not None:
+        title += f", rolled back from generation {doc.rolled_back_from}"
+    return title
+
+
+def _add_constant_row(
+    table: Table, policy: str, type_name: str, u: float, d: Diagnostic | None
+) -> None:
+    saturated = f"SATURATED ({d.saturated})" if d and d.saturated else ""
+    if d and d.rate_limited:
+        saturated = f"{saturated} rate-limited".strip()
+    skipped = f"held: {d.skipped}" if d and d.skipped else ""
+    style = "bold red" if saturated else "yellow" if skipped else None
+    table.add_row(
+        policy,
+        type_name,
+        display.signed(u),
+        display.target(d.target if d else None),
+        display.share(d.share if d else None),
+        display.share(d.predicted_share if d else None),
+        _reachable(d),
+        _fmt(d.error if d else None),
+        _fmt(d.p if d else None),
+        _fmt(d.i if d else None),
+        _fmt(d.d if d else None),
+        _mode(d),
+        saturated,
+        skipped,
+        style=style,
+    )
 
 
 def _reachable(d: Diagnostic | None) -> str:

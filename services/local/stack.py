@@ -113,6 +113,18 @@ class Stack:
 
     def components(self) -> list[ServerProcess]:
         """In start order: each waits for the ones before it."""
+        probes = self.probes()
+        procs = [self._zookeeper(probes["zookeeper"].ready), self._kafka(probes["kafka"].ready)]
+        for i, port in enumerate(self.ports.counters, 1):
+            procs.append(self._counter(i, port))
+        procs.append(self._proc("blender", [str(BIN / "blender")], probes["blender"].ready))
+        if self.monitoring is not None:
+            procs += self._monitoring(self.monitoring)
+        if self.controller:
+            procs.append(self._proc("controller", [str(BIN / "pid-controller"), "schedule"], None))
+        return procs
+
+    def _zookeeper(self, ready: Callable[[], bool]) -> ServerProcess:
         zk_dir = self.home / "zookeeper"
         zk_cfg = zk_dir / "zoo.cfg"
         zk_dir.mkdir(parents=True, exist_ok=True)
@@ -120,50 +132,17 @@ class Stack:
             f"tickTime=500\ndataDir={zk_dir / 'data'}\nclientPort={self.ports.zookeeper}\n"
             "clientPortAddress=127.0.0.1\nadmin.enableServer=false\n4lw.commands.whitelist=srvr\n"
         )
-        kafka = f"tcp://127.0.0.1:{self.ports.kafka}"
-        probes = self.probes()
-        procs = [
-            self._proc(
-                "zookeeper",
-                [
-                    "java",
-                    "-Xmx256m",
-                    "-cp",
-                    ":".join(["/etc/zookeeper/conf", *JARS]),
-                    "org.apache.zookeeper.server.ZooKeeperServerMain",
-                    str(zk_cfg),
-                ],
-                probes["zookeeper"].ready,
-            ),
-            self._proc(
-                "kafka",
-                [
-                    broker_binary(),
-                    "broker",
-                    "--listener-url",
-                    kafka,
-                    "--advertised-listener-url",
-                    kafka,
-                    "--storage-engine",
-                    "memory://tansu/",
-                ],
-                probes["kafka"].ready,
-            ),
-        ]
-        for i, port in enumerate(self.ports.counters, 1):
-            procs.append(self._counter(i, port))
-        procs.append(
-            self._proc(
-                "blender",
-                [str(BIN / "blender")],
-                probes["blender"].ready,
-            )
+        main = "org.apache.zookeeper.server.ZooKeeperServerMain"
+        classpath = ":".join(["/etc/zookeeper/conf", *JARS])
+        return self._proc(
+            "zookeeper", ["java", "-Xmx256m", "-cp", classpath, main, str(zk_cfg)], ready
         )
-        if self.monitoring is not None:
-            procs += self._monitoring(self.monitoring)
-        if self.controller:
-            procs.append(self._proc("controller", [str(BIN / "pid-controller"), "schedule"], None))
-        return procs
+
+    def _kafka(self, ready: Callable[[], bool]) -> ServerProcess:
+        kafka = f"tcp://127.0.0.1:{self.ports.kafka}"
+        command = [broker_binary(), "broker", "--listener-url", kafka]
+        command += ["--advertised-listener-url", kafka, "--storage-engine", "memory://tansu/"]
+        return self._proc("kafka", command, ready)
 
     def _monitoring(self, monitoring: Monitoring) -> list[ServerProcess]:
         targets = {
