@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +74,21 @@ def create_app(
     )
     if sampler is not None:
         sampler.counts.report = metrics.count_samples
+    app = BlenderAPI(title="blender", version="1", lifespan=_lifespan(provider, sampler))
+    install_error_handlers(app)
+    app.blend_endpoint = BlendEndpoint(provider, limits, score_space, metrics, sampler)
+    _add_blend_route(
+        app, app.blend_endpoint, blend_request_schema(limits.max_candidates, score_space)
+    )
+    _add_constants_route(app, provider, clock)
+    _add_probe_routes(app, provider, metrics)
+    _add_status_page(app, provider, clock)
+    return app
 
+
+def _lifespan(
+    provider: ConstantsProvider, sampler: BlendSampler | None
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # start() reads the cache file and stop() closes the ZooKeeper session:
@@ -89,16 +103,7 @@ def create_app(
                 await anyio.to_thread.run_sync(sampler.stop)
             await anyio.to_thread.run_sync(provider.stop)
 
-    app = BlenderAPI(title="blender", version="1", lifespan=lifespan)
-    install_error_handlers(app)
-    app.blend_endpoint = BlendEndpoint(provider, limits, score_space, metrics, sampler)
-    _add_blend_route(
-        app, app.blend_endpoint, blend_request_schema(limits.max_candidates, score_space)
-    )
-    _add_constants_route(app, provider, clock)
-    _add_probe_routes(app, provider, metrics)
-    _add_status_page(app, provider, clock)
-    return app
+    return lifespan
 
 
 def _add_blend_route(app: FastAPI, endpoint: BlendEndpoint, request_schema: dict[str, Any]) -> None:
