@@ -74,7 +74,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logs.configure(settings.log_level, json=settings.log_json)
     service = CounterService(settings)
+    _stop_on_signals(service, settings.counter_stop_grace_seconds)
+    return _serve(service, settings)
 
+
+def _stop_on_signals(service: CounterService, grace_seconds: float) -> None:
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
         if service.stopping.is_set():
@@ -82,10 +86,14 @@ def main(argv: list[str] | None = None) -> int:
             os._exit(1)
         log.info("signal %s: stopping after the current batch", name)
         service.stopping.set()
-        _exit_after(settings.counter_stop_grace_seconds)
+        _exit_after(grace_seconds)
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+
+
+def _serve(service: CounterService, settings: CounterSettings) -> int:
+    """Start, then run until stopped; the process's exit code."""
     try:
         service.start()
         log.info("counter-service %s serving on %s", settings.counter_instance, settings.url)
