@@ -262,19 +262,15 @@ def summarize(doc: ConstantsDocument) -> str:
     return "; ".join(parts) or "(no policies)"
 
 
-def build_step(
-    targets: TargetsDocument,
-    ledger: Ledger,
+def _constants_document(
+    steps: dict[str, PolicyStep],
     read: WindowRead,
+    generation: int,
     end: int,
     config: ControllerConfig,
     now: datetime,
-) -> HistoryEntry:
-    """The documents a step would publish (pure given its inputs)."""
-    counts = read.counts
-    steps = _policy_steps(targets, ledger, read, config)
-    generation = ledger.generation + 1
-    constants = ConstantsDocument.model_validate(
+) -> ConstantsDocument:
+    return ConstantsDocument.model_validate(
         {
             "schema": 1,
             "generation": generation,
@@ -286,11 +282,25 @@ def build_step(
             # Superset fields (documented in the README): how complete the counts were,
             # the controller's mode and the sample records it skipped as unreadable.
             "counts_complete": read.complete,
-            "counts_complete_through": counts.complete_through,
+            "counts_complete_through": read.counts.complete_through,
             "mode": config.mode,
             "samples_skipped": read.samples.skipped if read.samples else 0,
         }
     )
+
+
+def build_step(
+    targets: TargetsDocument,
+    ledger: Ledger,
+    read: WindowRead,
+    end: int,
+    config: ControllerConfig,
+    now: datetime,
+) -> HistoryEntry:
+    """The documents a step would publish (pure given its inputs)."""
+    steps = _policy_steps(targets, ledger, read, config)
+    generation = ledger.generation + 1
+    constants = _constants_document(steps, read, generation, end, config, now)
     state = ControllerStateDocument(
         generation=generation,
         window_end=iso(end),
