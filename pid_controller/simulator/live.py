@@ -334,23 +334,19 @@ def simulate_live(
     e = endpoints
     store = ZkStore(e.zk_hosts, e.zk_root, auth=e.zk_auth, timeout=e.zk_timeout).start()
     try:
-        if store.read(store.paths.constants) is not None:
-            raise InvalidInputError(
-                "CD_ZK_ROOT",
-                f"{endpoints.zk_root} already has constants: a live run needs a "
-                f"fresh stack (its windows would mix with earlier runs'); {FRESH_STACK}",
-            )
+        _require_fresh(store, endpoints.zk_root)
         claimed = claim_targets(store, replace_targets)
         sink = EventSink(endpoints.kafka_bootstrap, endpoints.topic)
         traffic = LiveTraffic(scenario, endpoints, sink, base, hour_seconds=hour)
         try:
             loop = LoopSettings(hours, mode, default_gains(), default_bounds())
+            interval = scenario.interval_seconds * hour // 3600  # the controller's, in real s
             controller = LiveController(
                 endpoints,
                 store,
                 sink,
-                base + scenario.interval_seconds * hour // 3600,
-                scenario.interval_seconds * hour // 3600,
+                base + interval,
+                interval,
                 min_impressions_of(scenario),
                 loop,
                 claimed,
@@ -361,6 +357,15 @@ def simulate_live(
             traffic.close()
     finally:
         store.stop()
+
+
+def _require_fresh(store: ZkStore, zk_root: str) -> None:
+    if store.read(store.paths.constants) is not None:
+        raise InvalidInputError(
+            "CD_ZK_ROOT",
+            f"{zk_root} already has constants: a live run needs a "
+            f"fresh stack (its windows would mix with earlier runs'); {FRESH_STACK}",
+        )
 
 
 def feed(
