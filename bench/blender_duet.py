@@ -20,31 +20,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench.pinning import pin, split_cpus
+from bench.pinning import pin, process_tree, split_cpus
 from bench.wrk import WrkRun, wrk
 
 if TYPE_CHECKING:  # bench.blender imports this module
     from bench.blender import Cell, Options
-
-
-def process_tree(pid: int) -> list[int]:
-    """``pid`` and every process below it (a server may serve from a child)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as stat:
-                parent = int(stat.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue  # a process that just ended
-        children.setdefault(parent, []).append(int(entry))
-    tree, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        tree.append(current)
-        todo.extend(children.get(current, []))
-    return tree
 
 
 def pin_pair(pids: list[int], helper_pids: list[int]) -> None:
