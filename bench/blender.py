@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import blender_duet
 from bench.http_client import Result, drive
+from bench.memory import peak_mib
 from bench.wrk import WrkRun, wrk, wrk_script
 from services.documents import ConstantsDocument, dump_document, validate_document
 from services.local.process import ServerProcess, blender_process, free_port, port_open
@@ -229,6 +230,7 @@ def run(options: Options) -> tuple[list[Cell], list[Cell]]:
                     for n in options.worker_sizes
                     if "blender x2" in servers and not options.duet
                 ]
+                _print_peak_memory(servers)
                 if options.sampling is not None:
                     sent = blender_sampling.samples_sent(servers["blender"].port)
                     print(f"samples: {sent}", file=sys.stderr)
@@ -242,6 +244,16 @@ def run(options: Options) -> tuple[list[Cell], list[Cell]]:
                 broker.stop()
             zk.stop()
     return cells, workers
+
+
+def _print_peak_memory(servers: dict[str, Server]) -> None:
+    """Each blender's peak resident memory after its load (``deploy/k8s`` sizes from it)."""
+    peaks = [
+        f"{name} {peak_mib(server.process.proc.pid):.0f} MiB"
+        for name, server in servers.items()
+        if name.startswith("blender") and server.process.proc is not None
+    ]
+    print(f"peak resident memory (VmHWM): {', '.join(peaks)}", flush=True)
 
 
 def pin_duet(servers: dict[str, Server], zk: ZooKeeperServer) -> None:

@@ -67,6 +67,7 @@ from bench.counter_load import (
     processed,
     verify,
 )
+from bench.memory import peak_mib
 from services.kafka import TopicSpec, consumer_config, ensure_topics
 from services.local.tansu import TansuBroker
 from services.local.zookeeper import ZooKeeperServer
@@ -119,6 +120,7 @@ class Run:
     restore: float = 0.0
     max_lag: int = 0
     final_lag: int = 0
+    peak_mib: float = 0.0  # the counting instance's or the restored one's, the larger
     problems: list[str] = field(default_factory=list)
 
 
@@ -145,14 +147,22 @@ def service_run(
         run.problems = verify(counter, deployment.bootstrap, dead_letters(deployment), stream)
         run.max_lag, run.final_lag = sampler.max_lag, counter.status()["lag"]
         print(f"  lag (elapsed s: events): {sampler.trace()}  final {run.final_lag}", flush=True)
-        run.restore = restore_time(deployment, f"{instance}-restore", total)
+        counted_peak = _peak(counter)
+        run.restore, restored_peak = restore_time(deployment, f"{instance}-restore", total)
+        run.peak_mib = max(counted_peak, restored_peak)
     finally:
         counter.stop()
     return run
 
 
-def restore_time(deployment: Deployment, instance: str, total: int) -> float:
-    """Seconds for a fresh instance, empty folder, to hold every count again."""
+def _peak(counter: CounterProcess) -> float:
+    proc = counter.server.proc
+    return peak_mib(proc.pid) if proc is not None and proc.poll() is None else 0.0
+
+
+def restore_time(deployment: Deployment, instance: str, total: int) -> tuple[float, float]:
+    """Seconds for a fresh instance, empty folder, to hold every count again, and its
+    peak resident memory (MiB) by then."""
     fresh = CounterProcess(deployment, instance)
     began = time.perf_counter()
     try:
@@ -162,7 +172,7 @@ def restore_time(deployment: Deployment, instance: str, total: int) -> float:
             stall.check()
             try:
                 if processed(fresh) >= total:
-                    return time.perf_counter() - began
+                    return time.perf_counter() - began, _peak(fresh)
             except httpx.HTTPError:
                 pass
             time.sleep(0.02)
@@ -325,6 +335,10 @@ def report(events: int, bad_fraction: float, live: bool, runs: list[Run]) -> Non
         f"lag: max {max(run.max_lag for run in runs)}, final "
         f"{max(run.final_lag for run in runs)} (worst run); exact in "
         f"{sum(not run.problems for run in runs)} of {len(runs)} runs"
+    )
+    print(
+        f"peak resident memory of a counter (VmHWM, counting or restoring): "
+        f"max {max(run.peak_mib for run in runs):.0f} MiB"
     )
 
 

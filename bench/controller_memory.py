@@ -1,0 +1,145 @@
+"""Peak memory of the controller's predictive solve at the sample cap, on the real command.
+
+Usage: ``python -m bench.controller_memory [--samples 5000] [--candidates 500]``
+
+The controller keeps at most ``CD_CONTROLLER_SAMPLE_CAP`` (5,000) samples per
+experiment group and window, so its memory is bounded by that cap times the
+groups, whatever the traffic. This fills a real Tansu broker's samples topic
+with ``--samples`` samples of ``--candidates`` candidates in the last full hour,
+then runs ``cdctl targets preview``, which reads and solves a window's samples
+with the controller's own code (:mod:`pid_controller.samples_source`, the same
+prepare and solve), and reports its peak resident memory as the kernel counted
+it (``wait4``). The baseline, in the same run: the same command on an empty
+samples topic (imports, ZooKeeper and Kafka clients, no samples). The
+Kubernetes manifests size the controller from these two (README, "Resources").
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from services.kafka import TopicSpec, ensure_topics, make_producer, producer_config
+from services.local.tansu import TansuBroker
+from services.local.zookeeper import ZooKeeperServer
+from services.samples import SampledRequest, encode_sample
+from services.target_edits import apply_edit, set_targets
+from services.timebuckets import last_full_window_end
+from services.zk import ZkStore
+
+CDCTL = str(Path(sys.executable).parent / "cdctl")
+ROOT = "/bench-controller-memory"
+TYPES = ("video", "image", "fresh", "product", "idea")
+HOUR = 3600
+
+
+def window_start() -> int:
+    """Start of the last full hour, once it stays the last one long enough for a run."""
+    left = HOUR - time.time() % HOUR
+    if left < 300:
+        print(f"waiting {left:.0f} s for the hour to turn...", file=sys.stderr, flush=True)
+        time.sleep(left + 1)
+    return last_full_window_end(int(time.time()), HOUR) - HOUR
+
+
+def fill(bootstrap: str, topic: str, samples: int, candidates: int, start: int) -> None:
+    """``samples`` requests of group ``control`` stamped inside the window."""
+    rng = np.random.default_rng(3)
+    producer = make_producer(producer_config(bootstrap))
+    for i in range(samples):
+        codes = rng.integers(0, len(TYPES), candidates)
+        sample = SampledRequest(
+            ts_ms=start * 1000 + i,
+            experiment_group="control",
+            policy="default",
+            score_space="log",
+            slots=25,
+            types=tuple(TYPES[c] for c in codes),
+            scores=rng.normal(-2.0, 1.0, candidates),
+        )
+        producer.produce(topic, encode_sample(sample), b"default", timestamp=sample.ts_ms)
+        if i % 500 == 0:
+            producer.poll(0)
+            print(f"  produced {i}/{samples}", file=sys.stderr, flush=True)
+    if producer.flush(120):
+        raise SystemExit("samples not all delivered within 120 s")
+
+
+def preview(env: dict[str, str], topic: str) -> tuple[float, float, dict[str, object]]:
+    """Seconds, peak MiB and the JSON answer of one ``cdctl targets preview``."""
+    started = time.perf_counter()
+    with tempfile.TemporaryFile() as out:
+        proc = subprocess.Popen(
+            [CDCTL, "targets", "preview", "default", "video=0.05", "--json"],
+            env={**env, "CD_SAMPLES_TOPIC": topic},
+            stdout=out,
+            stderr=subprocess.PIPE,
+        )
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.perf_counter() - started
+        out.seek(0)
+        answer = out.read()
+        stderr = proc.stderr.read().decode() if proc.stderr else ""
+    if proc.returncode != 0:
+        raise SystemExit(f"cdctl targets preview failed ({proc.returncode}): {stderr}")
+    return seconds, usage.ru_maxrss / 1024, orjson.loads(answer)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
+    parser.add_argument("--samples", type=int, default=5000, help="samples in the window")
+    parser.add_argument("--candidates", type=int, default=500, help="candidates per sample")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="bench-controller-memory-") as tmp:
+        broker, zk = TansuBroker(Path(tmp) / "tansu"), ZooKeeperServer(Path(tmp) / "zk")
+        broker.start()
+        zk.start()
+        try:
+            run(broker.bootstrap, zk.hosts, args.samples, args.candidates)
+        finally:
+            broker.stop()
+            zk.stop()
+
+
+def run(bootstrap: str, zk_hosts: str, samples: int, candidates: int) -> None:
+    suffix = f"{random.getrandbits(32):08x}"
+    full, empty = f"bench.samples-{suffix}", f"bench.samples-empty-{suffix}"
+    ensure_topics(bootstrap, [TopicSpec(full, 1), TopicSpec(empty, 1)])
+    with ZkStore(zk_hosts, ROOT) as store:
+        bounds = {"bounds": {"min": -3.0, "max": 3.0}}
+        apply_edit(store, set_targets("default", {"video": 0.2}, bounds))
+    start = window_start()
+    print(f"filling {samples} samples of {candidates} candidates...", file=sys.stderr)
+    fill(bootstrap, full, samples, candidates, start)
+    env = {
+        **os.environ,
+        "CD_ZK_HOSTS": zk_hosts,
+        "CD_ZK_ROOT": ROOT,
+        "CD_KAFKA_BOOTSTRAP": bootstrap,
+        "CD_CONTROLLER_SAMPLES_GRACE_SECONDS": "0",
+    }
+    base_s, base_mib, _ = preview(env, empty)
+    full_s, full_mib, answer = preview(env, full)
+    if answer.get("samples") != samples:
+        raise SystemExit(f"the preview read {answer.get('samples')} samples, not {samples}")
+    print("\n| window | seconds | peak resident memory (MiB) |\n| --- | --- | --- |")
+    print(f"| empty (baseline) | {base_s:.1f} | {base_mib:.0f} |")
+    print(f"| {samples} samples x {candidates} candidates | {full_s:.1f} | {full_mib:.0f} |")
+    per_sample = (full_mib - base_mib) / samples * 1024
+    print(f"the samples' share: {full_mib - base_mib:.0f} MiB, {per_sample:.1f} KiB per sample")
+
+
+if __name__ == "__main__":
+    main()
