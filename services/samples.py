@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -112,6 +112,22 @@ def _slots(value: object) -> int | None:
     return value
 
 
+def _names(types: list[object]) -> tuple[str, ...]:
+    """The content types, each distinct name checked once and kept as one string.
+
+    A controller holds up to ``CD_CONTROLLER_SAMPLE_CAP`` samples per group of
+    hundreds of candidates but a handful of types; a string per candidate, as the
+    parser hands them out, was about a third of that memory
+    (``python -m bench.controller_memory``).
+    """
+    shared: dict[str, str] = {}
+    for i, t in enumerate(types):
+        if not (isinstance(t, str) and t in shared):
+            name = check_name(t, f"types[{i}]")
+            shared[name] = name
+    return tuple(map(shared.__getitem__, cast(list[str], types)))  # every one checked
+
+
 def _candidates(
     types: object, scores: object, space: ScoreSpace
 ) -> tuple[tuple[str, ...], npt.NDArray[np.float64]]:
@@ -119,7 +135,7 @@ def _candidates(
         raise InvalidInputError("types", "must be a non-empty array of content types")
     if not isinstance(scores, list) or len(scores) != len(types):
         raise InvalidInputError("scores", "must be an array as long as types")
-    names = tuple(check_name(t, f"types[{i}]") for i, t in enumerate(types))
+    names = _names(types)
     for i, s in enumerate(scores):
         if not isinstance(s, int | float) or isinstance(s, bool) or not math.isfinite(s):
             raise InvalidInputError(f"scores[{i}]", "must be a finite number")

@@ -72,6 +72,26 @@ def test_bad_field_is_named(change: dict[str, object], field: str) -> None:
     assert info.value.field == field
 
 
+def test_a_type_name_is_one_string_however_many_candidates_carry_it() -> None:
+    doc = _sample().to_json() | {"types": ["video", "image"] * 50, "scores": [-1.0] * 100}
+    back = decode_sample(orjson.dumps(doc))
+    assert back.types == ("video", "image") * 50
+    assert len({id(t) for t in back.types}) == 2
+
+
+@pytest.mark.parametrize(
+    ("types", "field"),
+    [(["video", "video", "BAD", "BAD"], "types[2]"), (["video", 3, "video"], "types[1]")],
+)
+def test_the_first_bad_type_is_named_among_repeated_good_ones(
+    types: list[object], field: str
+) -> None:
+    doc = _sample().to_json() | {"types": types, "scores": [-1.0] * len(types)}
+    with pytest.raises(InvalidInputError) as info:
+        decode_sample(orjson.dumps(doc))
+    assert info.value.field == field
+
+
 @pytest.mark.parametrize("raw", [b"not json", b"[1, 2]", b"null"])
 def test_not_an_object_is_refused(raw: bytes) -> None:
     with pytest.raises(InvalidInputError):
