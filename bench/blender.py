@@ -18,6 +18,9 @@ whole body received to the response ready). Last, 1 against 2
 blender workers, also with ``wrk``. With ``--sample-rate`` the pair is the blender
 sampling against itself not sampling (:mod:`bench.blender_sampling`).
 
+Before its tables it prints each blender's peak resident memory (what
+``deploy/k8s`` sizes the blender from).
+
 Every answer other than 200 and every socket error is counted, and any makes the
 exit status non-zero: a figure measured while failing is no figure.
 """

@@ -32,8 +32,9 @@ with ``--bad-fraction`` bad events (clean first in even pairs, bad first in odd
 ones), and reports the rate the dead-letter path keeps (the median of each
 pair's ratio: a pair shares the machine's load).
 
-Prints medians, events/s and the ratio (b)/(a); exits non-zero unless every run
-was exact.
+Prints medians, events/s and the ratio (b)/(a), and the largest peak resident
+memory of (b) or (c) (what ``deploy/k8s`` sizes the counter from); exits
+non-zero unless every run was exact.
 """
 
 from __future__ import annotations

@@ -161,3 +161,54 @@ def test_services_are_scraped_and_the_cron_job_pushes_its_metrics() -> None:
     container = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
     assert "CD_PUSHGATEWAY_URL" in {e["name"] for e in container["env"]}
     assert "CD_PUSHGATEWAY_URL" in (DEPLOY / "crontab").read_text()
+
+
+def _workloads() -> dict[str, dict[str, Any]]:
+    """Each workload's pod spec, by name (Deployment, StatefulSet, CronJob)."""
+    pods = {}
+    for manifest in MANIFESTS:
+        for doc in yaml.safe_load_all(manifest.read_text()):
+            spec = (doc or {}).get("spec", {})
+            spec = spec.get("jobTemplate", {}).get("spec", spec)
+            if "template" in spec:
+                pods[doc["metadata"]["name"]] = spec["template"]
+    return pods
+
+
+def _bytes(quantity: str) -> int:
+    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
+    return int(quantity[:-2]) * units[quantity[-2:]]
+
+
+def test_every_service_requests_what_was_measured_and_caps_memory() -> None:
+    """Requests let the scheduler place pods where the load fits; a memory limit keeps a
+    leak from taking the node down. No CPU limit: throttling would show as latency."""
+    pods = _workloads()
+    assert set(pods) == {"blender", "counter-service", "pid-controller"}
+    for name, template in pods.items():
+        [container] = template["spec"]["containers"]
+        resources = container.get("resources", {})
+        requests, limits = resources.get("requests", {}), resources.get("limits", {})
+        assert {"cpu", "memory"} <= set(requests), f"{name} requests cpu and memory"
+        assert set(limits) == {"memory"}, f"{name} limits memory only"
+        assert _bytes(limits["memory"]) >= 2 * _bytes(requests["memory"]), name
+
+
+def test_voluntary_disruptions_take_one_pod_at_a_time() -> None:
+    pods = _workloads()
+    budgets = [
+        d
+        for m in MANIFESTS
+        for d in yaml.safe_load_all(m.read_text())
+        if d and d["kind"] == "PodDisruptionBudget"
+    ]
+    covered = set()
+    for budget in budgets:
+        assert budget["spec"]["maxUnavailable"] == 1
+        selector = budget["spec"]["selector"]["matchLabels"]
+        covered |= {
+            name
+            for name, template in pods.items()
+            if selector.items() <= template.get("metadata", {}).get("labels", {}).items()
+        }
+    assert covered == {"blender", "counter-service"}
