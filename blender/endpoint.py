@@ -21,7 +21,7 @@ from blender.constants_source import ConstantsProvider
 from blender.limits import Limits
 from blender.metrics import BlenderMetrics
 from blender.plan import Plans
-from blender.request import BlendRequest, parse_blend_request
+from blender.request import BlendRequest, BodyDecoder, parse_blend_request
 from blender.response import blend_response, encode_response
 from blender.sampling import BlendSampler
 from services.errors import CDError, InvalidInputError
@@ -91,6 +91,7 @@ class BlendEndpoint:
         sampler: BlendSampler | None = None,
     ) -> None:
         self._plans = Plans(provider.snapshot)
+        self._decoder = BodyDecoder()
         self._max_candidates = limits.max_candidates
         self._max_body = limits.max_body_bytes
         self._space = score_space
@@ -106,6 +107,7 @@ class BlendEndpoint:
                 max_candidates=self._max_candidates,
                 default_space=self._space,
                 types=plans.blend,
+                decoder=self._decoder,
             )
             body = encode_response(blend_response(parsed, plans.plan(parsed.group, parsed.space)))
             self._sample(parsed)  # at most a queue put: the sampler never waits or raises

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import msgspec
 import numpy as np
@@ -124,6 +124,57 @@ def _decode(body: bytes) -> _Body:
         raise InvalidInputError("body", f"not valid JSON: {exc}") from exc
 
 
+# Content types a BodyDecoder knows by name: bounded, so that a client sending ever
+# new names cannot make it rebuild its decoder on every request.
+MAX_KNOWN_TYPES = 64
+
+
+class BodyDecoder:
+    """Decodes a body with the content types seen valid so far as a ``Literal``.
+
+    msgspec then hands out the one string it holds for each name instead of a new
+    string per candidate: the blend's look-up of each candidate's constant finds its
+    hash cached and its key by identity, and no string is made or freed per
+    candidate (about 5% of a request's instructions at 500 candidates, measured with
+    ``bench.blender_instructions``). A body with a name it does not know yet, or a
+    bad one, goes to the plain decoder, which accepts every name and words the
+    errors; the names of a request that passed all checks are learnt for the next.
+    """
+
+    def __init__(self) -> None:
+        self.names: tuple[str, ...] = ()
+        self._known: msgspec.json.Decoder[_Body] | None = None
+
+    def decode(self, body: bytes) -> tuple[_Body, bool]:
+        """The body, and whether every content type in it was a known name."""
+        if self._known is not None:
+            try:
+                return self._known.decode(body), True
+            except msgspec.MsgspecError:
+                pass  # a new name, or a bad body: the plain decoder decides
+        return _decode(body), False
+
+    def learn(self, names: list[str]) -> None:
+        """Know ``names`` (valid ones) from the next request on, within the bound."""
+        new = [name for name in names if name not in self.names]
+        if not new or len(self.names) + len(new) > MAX_KNOWN_TYPES:
+            return
+        # Types made at run time, from names known only then: typed Any for mypy.
+        literal: Any = Literal
+        sequence: Any = list
+        known = literal[(*self.names, *new)]
+        # typing caches a Literal by its values: an equal one made before (another
+        # endpoint's) holds its own strings, and those are the ones msgspec hands out.
+        self.names = get_args(known)
+        candidate = msgspec.defstruct(
+            "KnownCandidate", [("content_type", known)], bases=(Candidate,), gc=False
+        )
+        body = msgspec.defstruct(
+            "KnownBody", [("candidates", sequence[candidate])], bases=(_Body,), gc=False
+        )
+        self._known = msgspec.json.Decoder(body)
+
+
 def _limit(value: int | float | None) -> int | None:
     if value is None:
         return None
@@ -190,6 +241,7 @@ def parse_blend_request(
     max_candidates: int,
     default_space: ScoreSpace,
     types: Callable[[BlendRequest], None] = check_types,
+    decoder: BodyDecoder | None = None,
 ) -> BlendRequest:
     """Decode and validate; raises :class:`InvalidInputError` naming the field.
 
@@ -197,8 +249,9 @@ def parse_blend_request(
     (which problem a request with several is refused for stays the same). The
     blender passes a blend that checks them on the way (:meth:`blender.plan.Plans.blend`)
     and leaves its result in ``blended``: one pass over the candidates instead of two.
+    A ``decoder`` learns the content types of the requests that pass (:class:`BodyDecoder`).
     """
-    raw = _decode(body)
+    raw, known = decoder.decode(body) if decoder is not None else (_decode(body), True)
     limit = _limit(raw.limit)
     if limit is not None and limit < 0:
         raise InvalidInputError("limit", "must be an integer >= 0")
@@ -216,4 +269,6 @@ def parse_blend_request(
         _check_positive(candidates)
     types(request)
     request.ts_ms = _ts(raw.ts)
+    if not known and decoder is not None:
+        decoder.learn(request.type_names)
     return request

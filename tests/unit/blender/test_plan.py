@@ -14,7 +14,7 @@ from blender import plan as plan_module
 from blender.blend import ScoreSpace, blend_one
 from blender.constants_source import Snapshot, StaticConstants
 from blender.plan import Plans
-from blender.request import BlendRequest, parse_blend_request
+from blender.request import BlendRequest, BodyDecoder, parse_blend_request
 from services.errors import InvalidInputError
 from tests.unit.blender.helpers import cand, constants_doc
 
@@ -22,12 +22,16 @@ DOC = constants_doc({"default": {"video": 1.0, "fresh": -0.5}, "video_heavy": {"
 TYPES = ["video", "image", "fresh", "idea"]
 
 
+# Learns the types over the examples: early ones decode plainly, later ones by name.
+DECODER = BodyDecoder()
+
+
 def parse(body: dict[str, Any], plans: Plans | None = None) -> BlendRequest:
+    data = orjson.dumps(body)
+    if plans is None:
+        return parse_blend_request(data, max_candidates=100, default_space="log")
     return parse_blend_request(
-        orjson.dumps(body),
-        max_candidates=100,
-        default_space="log",
-        **({"types": plans.current().blend} if plans is not None else {}),
+        data, max_candidates=100, default_space="log", types=plans.current().blend, decoder=DECODER
     )
 
 

@@ -6,16 +6,31 @@ import orjson
 import pytest
 
 from blender.blend import ScoreSpace
-from blender.request import BlendRequest, parse_blend_request
+from blender.request import MAX_KNOWN_TYPES, BlendRequest, BodyDecoder, parse_blend_request
 from services.errors import InvalidInputError
 from tests.unit.blender.helpers import cand
 
 
 def parse(
-    body: Any, *, raw: bytes | None = None, max_candidates: int = 100, space: ScoreSpace = "log"
+    body: Any,
+    *,
+    raw: bytes | None = None,
+    max_candidates: int = 100,
+    space: ScoreSpace = "log",
+    decoder: BodyDecoder | None = None,
 ) -> BlendRequest:
     data = raw if raw is not None else orjson.dumps(body)
-    return parse_blend_request(data, max_candidates=max_candidates, default_space=space)
+    return parse_blend_request(
+        data, max_candidates=max_candidates, default_space=space, decoder=decoder
+    )
+
+
+def knowing(*names: str) -> BodyDecoder:
+    """A decoder that has learnt ``names`` from a request that passed."""
+    decoder = BodyDecoder()
+    parse({"candidates": [cand(i, n, 1.0) for i, n in enumerate(names)]}, decoder=decoder)
+    assert decoder.names == names
+    return decoder
 
 
 def refused(body: Any, **kwargs: Any) -> InvalidInputError:
@@ -92,6 +107,35 @@ def test_refusals_name_field_and_index(body: Any, field: str, problem: str) -> N
     exc = refused(body)
     assert exc.field == field
     assert problem in exc.problem
+    # The same words when the decoder knows the body's content types by name.
+    again = refused(body, decoder=knowing("v", "video"))
+    assert (again.field, again.problem) == (exc.field, exc.problem)
+
+
+def test_a_decoder_hands_out_the_names_it_learnt_and_learns_new_valid_ones() -> None:
+    # Another decoder with equal names made of other strings first: typing's cache
+    # of Literal types then hands both the strings of the first.
+    BodyDecoder().learn(["".join(["vid", "eo"]), "".join(["ima", "ge"])])
+    decoder = knowing("video", "image")
+    body = {"candidates": [cand(0, "image", 1.0), cand(1, "video", 2.0), cand(2, "image", 3)]}
+    req = parse(body, decoder=decoder)
+    assert [c.content_type for c in req.candidates] == ["image", "video", "image"]
+    assert all(
+        c.content_type is decoder.names[i] for c, i in zip(req.candidates, [1, 0, 1], strict=True)
+    )
+    newer = parse({"candidates": [cand(0, "video", 1.0), cand(1, "fresh", 1.0)]}, decoder=decoder)
+    assert [c.content_type for c in newer.candidates] == ["video", "fresh"]
+    assert decoder.names == ("video", "image", "fresh")
+    refused({"candidates": [cand(0, "Bad Type", 1.0)]}, decoder=decoder)
+    assert decoder.names == ("video", "image", "fresh")  # nothing learnt from a refusal
+
+
+def test_a_decoder_learns_a_bounded_number_of_names() -> None:
+    decoder = BodyDecoder()
+    for i in range(MAX_KNOWN_TYPES + 10):
+        req = parse({"candidates": [cand(0, f"type{i}", 1.0)]}, decoder=decoder)
+        assert req.candidates[0].content_type == f"type{i}"
+    assert len(decoder.names) == MAX_KNOWN_TYPES
 
 
 @pytest.mark.parametrize("literal", [b"1e999", b"-1e999", b"1" + b"0" * 400])
