@@ -38,8 +38,8 @@ from services.local.tansu import TansuBroker
 from services.local.zookeeper import ZooKeeperServer
 from services.samples import SampledRequest, encode_sample
 from services.target_edits import apply_edit, set_targets
-from services.timebuckets import last_full_window_end
 from services.zk import ZkStore
+from tests.integration.windows import window_start_that_stays_last
 
 CDCTL = str(Path(sys.executable).parent / "cdctl")
 ROOT = "/bench-controller-memory"
@@ -47,13 +47,8 @@ TYPES = ("video", "image", "fresh", "product", "idea")
 HOUR = 3600
 
 
-def window_start() -> int:
-    """Start of the last full hour, once it stays the last one long enough for a run."""
-    left = HOUR - time.time() % HOUR
-    if left < 300:
-        print(f"waiting {left:.0f} s for the hour to turn...", file=sys.stderr, flush=True)
-        time.sleep(left + 1)
-    return last_full_window_end(int(time.time()), HOUR) - HOUR
+def _say_waiting(seconds: float) -> None:
+    print(f"waiting {seconds:.0f} s for the hour to turn...", file=sys.stderr, flush=True)
 
 
 def fill(bootstrap: str, topic: str, samples: int, candidates: int, start: int) -> None:
@@ -125,7 +120,7 @@ def run(bootstrap: str, zk_hosts: str, samples: int, candidates: int) -> None:
     with ZkStore(zk_hosts, ROOT) as store:
         bounds = {"bounds": {"min": -3.0, "max": 3.0}}
         apply_edit(store, set_targets("default", {"video": 0.2}, bounds))
-    start = window_start()
+    start = window_start_that_stays_last(HOUR, 300, _say_waiting)
     print(f"filling {samples} samples of {candidates} candidates...", file=sys.stderr)
     fill(bootstrap, full, samples, candidates, start)
     env = {

@@ -9,11 +9,7 @@ little above what the tree ever held at once, which is the safe side for a limit
 
 from __future__ import annotations
 
-import resource
-
 from bench.pinning import process_tree
-
-MIB = 1024 * 1024
 
 
 def peak_mib(pid: int) -> float:
@@ -27,9 +23,4 @@ def peak_mib(pid: int) -> float:
                 )
         except (OSError, StopIteration):
             continue  # ended meanwhile, or a kernel thread without memory
-    return total_kib * 1024 / MIB
-
-
-def own_peak_mib() -> float:
-    """This process's peak resident memory, in MiB (Linux reports it in KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / MIB
+    return total_kib / 1024

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -18,10 +17,10 @@ from blender.app import create_app
 from blender.constants_source import StaticConstants
 from services.local.zookeeper import ZooKeeperServer
 from services.target_edits import apply_edit, set_targets
-from services.timebuckets import last_full_window_end
 from services.zk import ZkStore
 from tests.conftest import TopicFactory
 from tests.integration.blender.conftest import kafka_sampler, wait_for
+from tests.integration.windows import window_start_that_stays_last
 from tests.unit.blender.helpers import constants_doc, serve
 
 # This venv's cdctl, never another checkout's that happens to be on PATH.
@@ -80,17 +79,6 @@ def served_shares(
     return {t: n / total for t, n in shown.items()}
 
 
-def _window_start_that_stays_last(interval: int, margin: int) -> int:
-    """Start of the last full window, once it will stay the last one for ``margin`` s.
-
-    The previews read the last full window as of their own start: one run across a
-    boundary would look at the next, empty window."""
-    left = interval - time.time() % interval
-    if left < margin:
-        time.sleep(left + 1)
-    return last_full_window_end(int(time.time()), interval) - interval
-
-
 def test_preview_predicts_what_the_blender_serves_and_set_warns(
     kafka_bootstrap: str,
     topic_factory: TopicFactory,
@@ -99,7 +87,7 @@ def test_preview_predicts_what_the_blender_serves_and_set_warns(
     store: ZkStore,
 ) -> None:
     topic = topic_factory("blend-samples", 1)
-    start = _window_start_that_stays_last(3600, margin=120)
+    start = window_start_that_stays_last(3600, margin=120)
     lists = candidate_lists(300)
     sampler = kafka_sampler(kafka_bootstrap, topic, 1.0, StaticConstants(None).snapshot)
     with serve(create_app(StaticConstants(None), sampler=sampler)) as client:
