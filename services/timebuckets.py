@@ -63,12 +63,16 @@ def iso(epoch: float) -> str:
 
     Arithmetic on a cached day rather than ``datetime.strftime``: every dead letter
     for a bad time names the event's time, and strftime cost the counter about a
-    tenth of its dead-letter path.
+    tenth of its dead-letter path; two-digit fields come from a table, as formatting
+    three integers with ``:02d`` cost half of what was left.
     """
     day, second = divmod(math.floor(epoch), 86_400)
     hour, second = divmod(second, 3600)
     minute, second = divmod(second, 60)
-    return f"{_day(day)}T{hour:02d}:{minute:02d}:{second:02d}Z"
+    return f"{_day(day)}T{_TWO[hour]}:{_TWO[minute]}:{_TWO[second]}Z"
+
+
+_TWO: Final = tuple(f"{n:02d}" for n in range(60))
 
 
 _EPOCH_DAY: Final = date(1970, 1, 1)

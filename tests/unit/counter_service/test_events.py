@@ -152,3 +152,11 @@ def test_a_time_refusal_reads_the_event_time_as_a_date() -> None:
         "ts 1763820600001 (2025-11-22T14:10:00Z) is more than 10 minutes ahead",
         "ts 9999999999999999999 (out of range) is more than 10 minutes ahead",
     ]
+
+
+def test_a_too_far_refusal_names_the_configured_allowance() -> None:
+    """The allowance in the detail is the validator's own, however it was set."""
+    ahead = b'{"ts": 1763820000000, "content_type": "video"}'
+    tight = Validator(bucket_seconds=60, retention_ms=RETENTION_MS, max_future_ms=90_000)
+    [refused] = tight.batch([ahead], [1763820000000 - 90_001]).rejections
+    assert refused.detail.endswith("is more than 1.5 minutes ahead")
